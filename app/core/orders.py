@@ -1,0 +1,81 @@
+"""Orders as the console sees them, the same shape for every venue."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+class VenueKind(enum.StrEnum):
+    """Which Kraken API family an account belongs to."""
+
+    SPOT = "spot"
+    FUTURES = "futures"
+    PRIME = "prime"
+
+
+class Side(enum.StrEnum):
+    """Order side."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class IdKind(enum.StrEnum):
+    """What an identifier used to cancel names.
+
+    Kraken's APIs take different kinds of id in different fields and some forbid mixing them in
+    one request, so every reference carries its kind.
+    """
+
+    ORDER_ID = "order_id"  # Kraken's own id: Spot txid, Futures order_id UUID, Prime OrderID
+    CLIENT_ID = "client_id"  # cl_ord_id / cliOrdId / ClOrdID
+    USERREF = "userref"  # Spot only: an int32 shared by any number of orders
+
+
+OrderKey = tuple[str, str]
+"""(account id, venue order id): unique across the desk."""
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One open order.
+
+    Prices and sizes are Decimals parsed from Kraken's decimal strings; ``opened_at`` is unix
+    seconds. Optional fields are None where the venue does not have them.
+    """
+
+    account_id: str
+    venue: VenueKind
+    order_id: str
+    symbol: str
+    side: Side
+    order_type: str
+    price: Decimal | None
+    quantity: Decimal
+    filled: Decimal
+    opened_at: float
+    client_id: str | None = None
+    userref: int | None = None
+    stop_price: Decimal | None = None
+    reduce_only: bool | None = None
+    status: str = "open"
+
+    @property
+    def key(self) -> OrderKey:
+        """The order's desk-wide key."""
+        return (self.account_id, self.order_id)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRef:
+    """One identifier to cancel by, with its kind."""
+
+    kind: IdKind
+    value: str
+
+    @classmethod
+    def of(cls, order: Order) -> CancelRef:
+        """The reference that names exactly this order (its venue id)."""
+        return cls(IdKind.ORDER_ID, order.order_id)

@@ -1,0 +1,135 @@
+"""The audit log: every cancel action and every ledger transition, in SQLite, written before sending."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.core.ledger import CancelState
+from app.core.orders import Order
+
+log = logging.getLogger("app.desk.audit")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS actions (
+    attempt   TEXT PRIMARY KEY,
+    at        REAL NOT NULL,
+    intent    TEXT NOT NULL,
+    requests  INTEGER NOT NULL,
+    orders    INTEGER NOT NULL,
+    summary   TEXT,
+    settled_at REAL,
+    latency_ms REAL
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    id         INTEGER PRIMARY KEY,
+    at         REAL NOT NULL,
+    attempt    TEXT NOT NULL,
+    account    TEXT NOT NULL,
+    venue      TEXT NOT NULL,
+    order_id   TEXT NOT NULL,
+    client_id  TEXT,
+    symbol     TEXT,
+    state      TEXT NOT NULL,
+    reason     TEXT,
+    form       TEXT,
+    latency_ms REAL
+);
+CREATE INDEX IF NOT EXISTS transitions_order ON transitions(account, order_id);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One order moving to a ledger state, as written to the log."""
+
+    attempt: str
+    order: Order
+    state: CancelState
+    reason: str | None = None
+    form: str | None = None
+    latency_ms: float | None = None
+
+
+class AuditLog:
+    """Append-only SQLite log (WAL). Never holds secrets: only ids, states, reasons and times.
+
+    Rules: ``record`` commits before returning, so a transition to ``sent`` is on disk before the
+    request leaves; a failing disk is logged and never blocks a cancel.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def begin_action(self, attempt: str, intent: str, requests: int, orders: int) -> None:
+        """Record that a cancel action starts."""
+        self._write(
+            "INSERT OR REPLACE INTO actions(attempt, at, intent, requests, orders) VALUES (?,?,?,?,?)",
+            [(attempt, time.time(), intent, requests, orders)],
+        )
+
+    def end_action(self, attempt: str, summary: str, latency_ms: float) -> None:
+        """Record how a cancel action ended."""
+        self._write(
+            "UPDATE actions SET summary=?, settled_at=?, latency_ms=? WHERE attempt=?",
+            [(summary, time.time(), latency_ms, attempt)],
+        )
+
+    def record(self, transitions: Iterable[Transition]) -> None:
+        """Write transitions in one transaction."""
+        now = time.time()
+        rows = [
+            (
+                now,
+                t.attempt,
+                t.order.account_id,
+                t.order.venue.value,
+                t.order.order_id,
+                t.order.client_id,
+                t.order.symbol,
+                t.state.value,
+                t.reason,
+                t.form,
+                t.latency_ms,
+            )
+            for t in transitions
+        ]
+        if rows:
+            self._write(
+                "INSERT INTO transitions(at, attempt, account, venue, order_id, client_id, symbol, state,"
+                " reason, form, latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+
+    def _write(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany(sql, rows)
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            log.exception("audit log write failed")
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def history(self, account: str, order_id: str) -> list[tuple[str, str | None]]:
+        """(state, reason) of every transition of one order, oldest first."""
+        cur = self._db.execute(
+            "SELECT state, reason FROM transitions WHERE account=? AND order_id=? ORDER BY id",
+            (account, order_id),
+        )
+        return [(str(s), r) for s, r in cur.fetchall()]
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()

@@ -1,0 +1,214 @@
+"""The desk: accounts, their venues, the live order store, cancels and the dead man's switch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from app.core.accounts import AccountSpec
+from app.core.errors import AuthError, PermissionDenied, VenueError
+from app.core.events import Event
+from app.core.ledger import CancelState, Outcome
+from app.core.orders import Order, VenueKind
+from app.core.plan import CancelIntent, Plan
+from app.desk.audit import AuditLog
+from app.desk.coordinator import CancelCoordinator, CancelReport
+from app.desk.deadman import DeadmanManager
+from app.desk.store import OrderStore
+from app.venues.base import LinkState, StreamEvent, StreamKind, Venue
+
+log = logging.getLogger("app.desk")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatus:
+    """What the sidebar shows for one account."""
+
+    account_id: str
+    name: str
+    venue: VenueKind
+    link: LinkState
+    detail: str = ""
+    open_orders: int = 0
+    last_update: float | None = None
+
+
+class Desk:
+    """The orchestrator. asyncio only; knows nothing of Qt.
+
+    Events:
+        account_changed(AccountStatus): an account was added, changed state, or its count moved.
+        account_removed(str): an account was removed.
+
+    Rules: each account gets one task that keeps its orders current (the venue's stream, or a
+    poll every ``poll_interval_s``); a failing venue is shown as down with the reason and retried,
+    never crashing the desk; after a cancel the touched polled accounts are refreshed at once.
+    """
+
+    def __init__(self, audit: AuditLog, *, poll_interval_s: float = 2.0) -> None:
+        self.store = OrderStore()
+        self.audit = audit
+        self.venues: dict[str, Venue] = {}
+        self.specs: dict[str, AccountSpec] = {}
+        self.status: dict[str, AccountStatus] = {}
+        self.coordinator = CancelCoordinator(self.store, self.venues, audit)
+        self.deadman = DeadmanManager(self.venues)
+        self.poll_interval_s = poll_interval_s
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self.account_changed: Event[AccountStatus] = Event("account_changed")
+        self.account_removed: Event[str] = Event("account_removed")
+        self.store.inserted.connect(lambda orders: self._recount({o.account_id for o in orders}))
+        self.store.removed.connect(lambda keys: self._recount({k[0] for k in keys}))
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    def add_account(self, spec: AccountSpec, venue: Venue) -> None:
+        """Connect an account: its orders start flowing into the store."""
+        if spec.account_id in self.venues:
+            raise ValueError(f"account {spec.account_id!r} is already connected")
+        self.specs[spec.account_id] = spec
+        self.venues[spec.account_id] = venue
+        self._set_status(
+            AccountStatus(spec.account_id, spec.name, spec.venue, LinkState.CONNECTING, "connecting")
+        )
+        self._wake[spec.account_id] = asyncio.Event()
+        self._tasks[spec.account_id] = asyncio.create_task(
+            self._keep_current(spec.account_id, venue), name=f"orders-{spec.account_id}"
+        )
+
+    def report_problem(self, spec: AccountSpec, detail: str) -> None:
+        """Show an account that could not be connected (e.g. its key is unreadable) as down."""
+        self.specs.setdefault(spec.account_id, spec)
+        self._set_status(AccountStatus(spec.account_id, spec.name, spec.venue, LinkState.DOWN, detail))
+
+    async def remove_account(self, account_id: str) -> None:
+        """Disconnect an account and forget its orders."""
+        task = self._tasks.pop(account_id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        venue = self.venues.pop(account_id, None)
+        if venue is not None:
+            await venue.aclose()
+        self.specs.pop(account_id, None)
+        self.status.pop(account_id, None)
+        self._wake.pop(account_id, None)
+        self.store.drop_account(account_id)
+        self.account_removed.emit(account_id)
+
+    def _set_status(self, status: AccountStatus) -> None:
+        if self.status.get(status.account_id) != status:
+            self.status[status.account_id] = status
+            self.account_changed.emit(status)
+
+    def _link(self, account_id: str, link: LinkState, detail: str) -> None:
+        st = self.status.get(account_id)
+        if st is not None:
+            self._set_status(replace(st, link=link, detail=detail))
+
+    def _recount(self, account_ids: set[str]) -> None:
+        counts: dict[str, int] = dict.fromkeys(account_ids, 0)
+        for o in self.store.orders():
+            if o.account_id in counts:
+                counts[o.account_id] += 1
+        for aid, n in counts.items():
+            st = self.status.get(aid)
+            if st is not None:
+                self._set_status(replace(st, open_orders=n, last_update=time.time()))
+
+    # --- keeping orders current ---------------------------------------------------------------
+
+    async def _keep_current(self, account_id: str, venue: Venue) -> None:
+        if venue.streams:
+            await self._stream(account_id, venue)
+        else:
+            await self._poll(account_id, venue)
+
+    async def _poll(self, account_id: str, venue: Venue) -> None:
+        backoff = self.poll_interval_s
+        wake = self._wake[account_id]
+        while True:
+            try:
+                orders = await venue.list_open_orders()
+            except (AuthError, PermissionDenied) as e:
+                self._link(account_id, LinkState.DOWN, f"{e}: fix the key in Accounts")
+                backoff = min(backoff * 2, 60.0)
+            except VenueError as e:
+                self._link(account_id, LinkState.DOWN, str(e))
+                backoff = min(backoff * 2, 30.0)
+            except Exception as e:
+                log.exception("listing %s failed", account_id)
+                self._link(account_id, LinkState.DOWN, f"internal error: {type(e).__name__}")
+                backoff = min(backoff * 2, 30.0)
+            else:
+                backoff = self.poll_interval_s
+                self._apply_listing(account_id, orders)
+                self._link(account_id, LinkState.POLLING, f"polled every {self.poll_interval_s:g} s")
+            wake.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancel that lands as the
+            # event fires, and the poll loop would outlive its account.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff):
+                    await wake.wait()
+
+    def _apply_listing(self, account_id: str, orders: Sequence[Order]) -> None:
+        # A listing cannot say why an order left; an in-flight cancel settles it by its own
+        # re-check, so orders simply leave the table here.
+        self.store.replace_account(account_id, orders)
+        self._recount({account_id})
+
+    async def _stream(self, account_id: str, venue: Venue) -> None:
+        def sink(event: StreamEvent) -> None:
+            if event.kind is StreamKind.SNAPSHOT:
+                self._apply_listing(account_id, list(event.orders))
+            elif event.kind is StreamKind.UPSERT:
+                self.store.upsert(event.orders)
+            elif event.kind is StreamKind.REMOVED and event.order_id is not None:
+                order = self.store.get((account_id, event.order_id))
+                outcome = event.outcome or Outcome(CancelState.ALREADY_GONE)
+                if order is not None:
+                    self.coordinator.observe_removal(order, outcome)
+                    self.store.remove([order.key])
+
+        def link(state: LinkState, detail: str) -> None:
+            self._link(account_id, state, detail)
+
+        try:
+            await venue.run_stream(sink, link)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.exception("stream of %s ended", account_id)
+            self._link(account_id, LinkState.DOWN, f"stream ended: {e}")
+
+    async def refresh(self, account_id: str | None = None) -> None:
+        """Re-list now (polled accounts) — the F5 key."""
+        for aid, wake in self._wake.items():
+            if account_id is None or aid == account_id:
+                wake.set()
+
+    # --- cancels ------------------------------------------------------------------------------
+
+    def plan(self, intent: CancelIntent) -> Plan:
+        """What an intent would send now: for the confirmation dialog."""
+        return self.coordinator.plan(intent)
+
+    async def cancel(self, intent: CancelIntent, plan: Plan | None = None) -> CancelReport:
+        """Cancel, settle, then refresh the polled accounts it touched."""
+        plan = plan if plan is not None else self.plan(intent)
+        report = await self.coordinator.cancel(intent, plan)
+        for aid in {r.account_id for r in plan.requests}:
+            venue = self.venues.get(aid)
+            if venue is not None and not venue.streams:
+                await self.refresh(aid)
+        return report
+
+    async def aclose(self) -> None:
+        """Stop every task and close every venue (the dead man's switch is left as it is)."""
+        for aid in list(self._tasks):
+            await self.remove_account(aid)

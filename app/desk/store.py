@@ -1,0 +1,112 @@
+"""The live order store: every open order of every account, announcing row-level changes.
+
+Modelled on an evented list (napari's EventedList): listeners learn exactly which orders were
+inserted, updated or removed, so the table inserts and removes rows and never resets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from app.core.events import Event
+from app.core.ledger import Outcome
+from app.core.orders import Order, OrderKey
+
+
+class OrderStore:
+    """Open orders by key, plus the cancel outcome shown beside each.
+
+    Events (all synchronous, in the desk's loop):
+        inserted(list[Order]): new orders, appended.
+        updated(list[Order]): orders whose fields or outcome changed.
+        removed(list[OrderKey]): orders that left the book.
+
+    Rules: an event is emitted only for a real change; one replace or batch emits at most one
+    event of each kind.
+    """
+
+    def __init__(self) -> None:
+        self._orders: dict[OrderKey, Order] = {}
+        self._outcomes: dict[OrderKey, Outcome] = {}
+        self.inserted: Event[list[Order]] = Event("orders_inserted")
+        self.updated: Event[list[Order]] = Event("orders_updated")
+        self.removed: Event[list[OrderKey]] = Event("orders_removed")
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._orders
+
+    def get(self, key: OrderKey) -> Order | None:
+        """The order with ``key``, if open."""
+        return self._orders.get(key)
+
+    def outcome(self, key: OrderKey) -> Outcome | None:
+        """The latest cancel outcome shown for ``key``, if any."""
+        return self._outcomes.get(key)
+
+    def orders(self, account_id: str | None = None) -> list[Order]:
+        """Open orders, of one account or all."""
+        if account_id is None:
+            return list(self._orders.values())
+        return [o for o in self._orders.values() if o.account_id == account_id]
+
+    def by_account(self) -> dict[str, list[Order]]:
+        """Open orders grouped per account."""
+        out: dict[str, list[Order]] = {}
+        for o in self._orders.values():
+            out.setdefault(o.account_id, []).append(o)
+        return out
+
+    def count(self, account_id: str) -> int:
+        """How many open orders ``account_id`` has."""
+        return sum(1 for o in self._orders.values() if o.account_id == account_id)
+
+    def upsert(self, orders: Iterable[Order]) -> None:
+        """Add new orders and update changed ones."""
+        new: list[Order] = []
+        changed: list[Order] = []
+        for o in orders:
+            old = self._orders.get(o.key)
+            if old is None:
+                new.append(o)
+            elif old != o:
+                changed.append(o)
+            else:
+                continue
+            self._orders[o.key] = o
+        if new:
+            self.inserted.emit(new)
+        if changed:
+            self.updated.emit(changed)
+
+    def remove(self, keys: Iterable[OrderKey]) -> None:
+        """Remove orders (unknown keys are ignored)."""
+        gone = [k for k in keys if k in self._orders]
+        for k in gone:
+            del self._orders[k]
+            self._outcomes.pop(k, None)
+        if gone:
+            self.removed.emit(gone)
+
+    def replace_account(self, account_id: str, orders: Sequence[Order]) -> None:
+        """Make ``account_id``'s orders exactly ``orders`` (a fresh listing or snapshot)."""
+        fresh = {o.key for o in orders}
+        self.remove([k for k, o in self._orders.items() if o.account_id == account_id and k not in fresh])
+        self.upsert(orders)
+
+    def drop_account(self, account_id: str) -> None:
+        """Forget every order of an account (it was removed)."""
+        self.remove([k for k, o in self._orders.items() if o.account_id == account_id])
+
+    def set_outcomes(self, outcomes: dict[OrderKey, Outcome]) -> None:
+        """Show cancel outcomes beside open orders (keys not open are ignored)."""
+        changed: list[Order] = []
+        for key, outcome in outcomes.items():
+            order = self._orders.get(key)
+            if order is not None and self._outcomes.get(key) != outcome:
+                self._outcomes[key] = outcome
+                changed.append(order)
+        if changed:
+            self.updated.emit(changed)

@@ -1,0 +1,138 @@
+"""The small protocol every venue implements, and the values venues hand to the desk."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from app.core.ledger import Outcome
+from app.core.orders import Order, VenueKind
+from app.core.plan import CancelRequest, VenueLimits
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An API key pair. ``repr`` never shows the secret (nor the key: it is half the pair)."""
+
+    api_key: str = field(repr=False)
+    secret: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Credentials(api_key=<{len(self.api_key)} chars>, secret=<hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReply:
+    """What a venue said about one cancel request.
+
+    Attributes:
+        outcomes: per venue order id, for the orders the venue named individually.
+        count: a bare count, when that is all the venue said (reconcile before marking).
+        pending: the venue said the cancellation is still in progress.
+        venue_time_in: when the venue received the request (venue clock), if it said.
+        venue_time_out: when the venue answered (venue clock), if it said.
+    """
+
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    count: int | None = None
+    pending: bool = False
+    venue_time_in: str | None = None
+    venue_time_out: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadmanStatus:
+    """The venue's dead man's switch after an arm/disarm; ``trigger_time`` None when disarmed."""
+
+    current_time: str | None
+    trigger_time: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCheck:
+    """What a key was found able to do, by harmless probes. None = could not tell."""
+
+    can_query: bool | None
+    can_cancel: bool | None
+    can_websocket: bool | None = None
+    notes: tuple[str, ...] = ()
+
+
+class LinkState(enum.StrEnum):
+    """A venue's connection state as the sidebar shows it."""
+
+    CONNECTING = "connecting"
+    LIVE = "live"
+    POLLING = "polling"
+    RECONNECTING = "reconnecting"
+    DOWN = "down"
+
+
+class StreamKind(enum.StrEnum):
+    """What a stream message says about orders."""
+
+    SNAPSHOT = "snapshot"  # the full list of open orders: replace what we have
+    UPSERT = "upsert"  # an order is new or changed
+    REMOVED = "removed"  # an order left the book
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One message from a venue's live order stream, already decoded.
+
+    For REMOVED: ``reason`` is the venue's words and ``outcome`` what it proves: CANCELLED only
+    when the venue gave a cancel reason, FILLED when it filled, else ALREADY_GONE.
+    """
+
+    kind: StreamKind
+    orders: tuple[Order, ...] = ()
+    order_id: str | None = None
+    outcome: Outcome | None = None
+
+
+StreamSink = Callable[[StreamEvent], None]
+LinkSink = Callable[[LinkState, str], None]
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """One account's connection to a Kraken API.
+
+    A venue only moves bytes and decodes them; the desk decides what to cancel and keeps the
+    ledger. Every method raises the errors of ``app.core.errors`` and nothing else.
+    """
+
+    account_id: str
+    kind: VenueKind
+    limits: VenueLimits
+    streams: bool  # True when run_stream delivers live updates (else the desk polls)
+
+    async def list_open_orders(self) -> list[Order]:
+        """Every open order of the account."""
+        ...
+
+    async def execute(self, request: CancelRequest) -> CancelReply:
+        """Send one planned cancel request and return what the venue said."""
+        ...
+
+    async def confirm(self, orders: Sequence[Order]) -> dict[str, Outcome]:
+        """Find out what became of orders whose cancel result is not yet known per order."""
+        ...
+
+    async def arm_deadman(self, timeout_s: int) -> DeadmanStatus:
+        """Arm (or with 0, disarm) the venue's dead man's switch."""
+        ...
+
+    async def run_stream(self, sink: StreamSink, link: LinkSink) -> None:
+        """Stream live order updates into ``sink`` until cancelled (only if ``streams``)."""
+        ...
+
+    async def check_key(self) -> KeyCheck:
+        """Probe what the key may do, without changing anything."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,221 @@
+"""Kraken Spot REST venue: the thin I/O loop around ``spot_rest_wire`` and ``signing``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from app.core.errors import MalformedReply, PermissionDenied, TransportError, VenueRejected
+from app.core.ledger import CancelState, Outcome
+from app.core.orders import IdKind, Order, VenueKind
+from app.core.plan import CancelRequest, RequestForm, VenueLimits
+from app.venues import spot_rest_wire as wire
+from app.venues.base import (
+    CancelReply,
+    Credentials,
+    DeadmanStatus,
+    KeyCheck,
+    LinkSink,
+    StreamSink,
+)
+from app.venues.nonces import NonceSource
+from app.venues.signing import spot_rest_sign
+
+log = logging.getLogger("app.venues.spot_rest")
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+PROBE_CL_ORD_ID = "kcc-permission-probe"  # cancelling it is harmless: no such order exists
+
+
+def _reraise_if_cancelled(error: BaseException) -> None:
+    """httpx can turn a task's cancellation into a transport error; keep it a cancellation."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError() from error
+
+
+def key_id(api_key: str) -> str:
+    """A stable, non-secret name for an API key (nonce store key, logs)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+class SpotRestVenue:
+    """One Spot account over REST.
+
+    Rules: every private call takes the next nonce and is sent while holding the key's lock, so
+    nonces reach Kraken in increasing order (API-FACTS 1.2); the body is signed exactly as sent.
+    Listing is by polling (``streams`` is False).
+    """
+
+    kind = VenueKind.SPOT
+    limits = VenueLimits(max_batch=wire.BATCH_MAX, min_batch=2, cancel_all=True)
+    streams = False
+
+    def __init__(
+        self,
+        account_id: str,
+        base_url: str,
+        credentials: Credentials,
+        nonces: NonceSource,
+        client: httpx.AsyncClient | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.account_id = account_id
+        self._base = base_url.rstrip("/")
+        self._creds = credentials
+        self._nonces = nonces
+        self._key_id = key_id(credentials.api_key)
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._owns_client = client is None
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SpotRestVenue({self.account_id!r}, {self._base!r})"
+
+    async def _private(
+        self, method: str, params: Mapping[str, Any] | None = None, *, as_json: bool = False
+    ) -> dict[str, Any]:
+        path = f"/0/private/{method}"
+        async with self._lock:
+            nonce = self._nonces.next(self._key_id)
+            payload: dict[str, Any] = {"nonce": nonce, **(params or {})}
+            if as_json:
+                body = wire.encode_json(payload)
+                ctype = "application/json"
+            else:
+                body = wire.encode_form(payload)
+                ctype = "application/x-www-form-urlencoded"
+            headers = {
+                "API-Key": self._creds.api_key,
+                "API-Sign": spot_rest_sign(path, nonce, body, self._creds.secret),
+                "Content-Type": ctype,
+                "User-Agent": "kraken-cancel-console",
+            }
+            try:
+                resp = await self._client.post(self._base + path, content=body, headers=headers)
+            except httpx.TransportError as e:
+                _reraise_if_cancelled(e)
+                if isinstance(e, httpx.TimeoutException):
+                    raise TransportError(f"{method}: no answer from Kraken in time") from e
+                raise TransportError(f"{method}: connection failed ({type(e).__name__})") from e
+        return wire.parse_envelope(resp.status_code, resp.headers.get("content-type", ""), resp.content)
+
+    async def list_open_orders(self) -> list[Order]:
+        """Every open order (OpenOrders)."""
+        return wire.parse_open_orders(self.account_id, await self._private("OpenOrders"))
+
+    async def execute(self, request: CancelRequest) -> CancelReply:
+        """Send one planned request: CancelOrder, CancelOrderBatch or CancelAll.
+
+        A single cancel by txid that Kraken counts is proof for that order; a batch, userref or
+        cancel-all count is not per order, so the reply carries only the count (the desk confirms).
+        """
+        if request.form is RequestForm.ALL:
+            count, pending = wire.parse_count(await self._private("CancelAll"))
+            return CancelReply(count=count, pending=pending)
+        if request.form is RequestForm.BATCH:
+            orders = [r.value for r in request.refs if r.kind is not IdKind.CLIENT_ID]
+            cl_ids = [r.value for r in request.refs if r.kind is IdKind.CLIENT_ID]
+            params: dict[str, Any] = {}
+            if orders:
+                params["orders"] = orders
+            if cl_ids:
+                params["cl_ord_ids"] = cl_ids
+            count, pending = wire.parse_count(await self._private("CancelOrderBatch", params, as_json=True))
+            return CancelReply(count=count, pending=pending)
+        if request.form is not RequestForm.SINGLE or len(request.refs) != 1:
+            raise ValueError(f"Spot REST cannot send {request.form} with {len(request.refs)} refs")
+        ref = request.refs[0]
+        single: dict[str, Any]
+        if ref.kind is IdKind.CLIENT_ID:
+            single = {"cl_ord_id": ref.value}
+        elif ref.kind is IdKind.USERREF:
+            single = {"txid": int(ref.value)}
+        else:
+            single = {"txid": ref.value}
+        try:
+            count, pending = wire.parse_count(await self._private("CancelOrder", single))
+        except VenueRejected as e:
+            if e.venue_error == wire.UNKNOWN_ORDER and ref.kind is not IdKind.USERREF:
+                outcome = Outcome(CancelState.ALREADY_GONE, "unknown order: cancelled or filled before")
+                return CancelReply({o.order_id: outcome for o in request.orders})
+            raise
+        if ref.kind is IdKind.ORDER_ID and count == 1:
+            state = CancelState.ACKNOWLEDGED if pending else CancelState.CANCELLED
+            return CancelReply({ref.value: Outcome(state)}, count=count, pending=pending)
+        return CancelReply(count=count, pending=pending)
+
+    async def confirm(self, orders: Sequence[Order]) -> dict[str, Outcome]:
+        """Ask QueryOrders what became of each order (50 per call).
+
+        Ids Kraken does not return are already gone (it no longer knows them).
+        """
+        out: dict[str, Outcome] = {}
+        ids = [o.order_id for o in orders]
+        for i in range(0, len(ids), wire.QUERY_MAX):
+            chunk = ids[i : i + wire.QUERY_MAX]
+            try:
+                result = await self._private("QueryOrders", {"txid": ",".join(chunk)})
+            except VenueRejected as e:
+                if e.venue_error != wire.INVALID_ORDER:
+                    raise
+                result = {}
+            for txid in chunk:
+                raw = result.get(txid)
+                if isinstance(raw, dict):
+                    out[txid] = wire.outcome_from_status(raw)
+                else:
+                    out[txid] = Outcome(CancelState.ALREADY_GONE, "Kraken no longer knows the order")
+        return out
+
+    async def arm_deadman(self, timeout_s: int) -> DeadmanStatus:
+        """CancelAllOrdersAfter; 0 disarms."""
+        result = await self._private("CancelAllOrdersAfter", {"timeout": int(timeout_s)})
+        trigger = str(result.get("triggerTime", ""))
+        if not trigger:
+            raise MalformedReply("CancelAllOrdersAfter reply has no triggerTime")
+        return DeadmanStatus(result.get("currentTime"), None if trigger == "0" else trigger)
+
+    async def ws_token(self) -> str:
+        """A fresh token from GetWebSocketsToken (valid 15 minutes until first used)."""
+        result = await self._private("GetWebSocketsToken")
+        token = result.get("token")
+        if not isinstance(token, str) or not token:
+            raise MalformedReply("GetWebSocketsToken reply has no token")
+        return token
+
+    async def run_stream(self, sink: StreamSink, link: LinkSink) -> None:
+        """Spot REST has no stream; the desk polls ``list_open_orders``."""
+        raise NotImplementedError("Spot REST does not stream")
+
+    async def check_key(self) -> KeyCheck:
+        """Probe: OpenOrders (query), a cancel of a client id nobody uses (cancel), token (websocket)."""
+        notes: list[str] = []
+
+        async def probe(coro: Any) -> bool | None:
+            try:
+                await coro
+                return True
+            except PermissionDenied:
+                return False
+            except VenueRejected as e:
+                if e.venue_error == wire.UNKNOWN_ORDER:
+                    return True
+                raise
+
+        can_query = await probe(self.list_open_orders())
+        can_cancel = await probe(self._private("CancelOrder", {"cl_ord_id": PROBE_CL_ORD_ID}))
+        can_ws = await probe(self.ws_token())
+        if can_cancel is False:
+            notes.append("This key cannot cancel: give it 'Cancel & close orders'.")
+        return KeyCheck(can_query, can_cancel, can_ws, tuple(notes))
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if we made it."""
+        if self._owns_client:
+            await self._client.aclose()

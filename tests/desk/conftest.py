@@ -1,0 +1,1 @@
+from tests.helpers.sim import desk, sim  # noqa: F401
