@@ -1,0 +1,979 @@
+"""The simulated Kraken Futures host: REST v3 under ``/derivatives/api/v3/`` and the WS at ``/ws/v1``."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import datetime as dt
+import ipaddress
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from aiohttp import WSMsgType, web
+
+from app.sim.auth import verify_futures_rest, verify_futures_ws_challenge
+from app.sim.faults import CLOUDFLARE_502_HTML, FaultKind, Faults
+from app.sim.state import (
+    INSTRUMENTS,
+    REASON_DEADMAN,
+    REASON_USER,
+    Account,
+    Exchange,
+    OrderEvent,
+    OrderRejected,
+    SimOrder,
+)
+
+if TYPE_CHECKING:
+    from app.sim.server import HostContext, HostSpec
+
+log = logging.getLogger("app.sim.futures")
+
+HOST_NAME = "futures"
+API_PREFIX = "/derivatives/api/v3/"
+WS_PATH = "/ws/v1"
+CONTROL_PREFIX = "/_sim/futures/"
+FUTURES_URLS = (("futures_rest", "http://{addr}"), ("futures_ws", "ws://{addr}" + WS_PATH))
+
+# Costs against the 500-per-10-s budget (API-FACTS 7.3).
+COST_SEND = 10.0
+COST_CANCEL = 10.0
+COST_BATCH_BASE = 9.0
+COST_CANCEL_ALL = 25.0
+COST_CANCEL_ALL_AFTER = 25.0
+COST_OPEN_ORDERS = 2.0
+
+NONCE_WINDOW = 64  # reordering tolerated among the last 64 accepted nonces ("brief reordering")
+PRIVATE_FEEDS = frozenset({"open_orders", "open_orders_verbose"})
+HEARTBEAT_S = 60.0
+WS_MAX_MSG = 1 << 20
+
+# Exchange cancel reasons -> open_orders delta reasons (docs "Futures Websockets: open_orders").
+FUTURES_REASONS = frozenset(
+    {
+        "cancelled_by_user",
+        "cancelled_by_admin",
+        "dead_man_switch",
+        "liquidation",
+        "not_enough_margin",
+        "market_inactive",
+        "contract_expired",
+        "stop_order_triggered",
+    }
+)
+
+Params = dict[str, str]
+
+
+class FuturesError(Exception):
+    """A failure answered as ``{"result": "error", "error": code}``."""
+
+    def __init__(self, code: str) -> None:
+        """Keep Kraken's error code (seed 003 Error enum)."""
+        super().__init__(code)
+        self.code = code
+
+
+# --------------------------------------------------------------------------- wire helpers
+
+
+def iso_ms(ts: float) -> str:
+    """Kraken Futures' time format, e.g. ``2020-07-22T13:26:20.806Z``.
+
+    Args:
+        ts: unix seconds.
+
+    Returns:
+        UTC with milliseconds.
+    """
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _num(text: str | None) -> float:
+    return float(Decimal(text)) if text else 0.0
+
+
+def _is_stop(order: SimOrder) -> bool:
+    return order.stop_price is not None
+
+
+def rest_order_type(order: SimOrder) -> str:
+    """The REST ``orderType`` of a simulator order: ``lmt``, ``stp`` or ``take_profit``."""
+    if order.order_type.startswith("take-profit"):
+        return "take_profit"
+    if order.order_type.startswith("stop-loss"):
+        return "stp"
+    return "lmt"
+
+
+def ws_order_type(order: SimOrder) -> str:
+    """The WS ``type`` of a simulator order: ``limit``, ``stop`` or ``take_profit``."""
+    if order.order_type.startswith("take-profit"):
+        return "take_profit"
+    if order.order_type.startswith("stop-loss"):
+        return "stop"
+    return "limit"
+
+
+def open_order_json(order: SimOrder) -> dict[str, Any]:
+    """One entry of openorders' ``openOrders`` (API-FACTS 5.3; numbers as JSON numbers)."""
+    filled = Decimal(order.filled)
+    out: dict[str, Any] = {"order_id": order.order_id}
+    if order.cl_ord_id is not None:
+        out["cliOrdId"] = order.cl_ord_id
+    out.update(
+        {
+            "symbol": order.symbol,
+            "side": order.side,
+            "orderType": rest_order_type(order),
+            "status": "partiallyFilled" if filled > 0 else "untouched",
+            "unfilledSize": float(order.remaining),
+            "filledSize": float(filled),
+            "reduceOnly": order.reduce_only,
+            "receivedTime": iso_ms(order.opened_at),
+            "lastUpdateTime": iso_ms(order.updated_at),
+        }
+    )
+    if Decimal(order.price) != 0:
+        out["limitPrice"] = _num(order.price)
+    if _is_stop(order):
+        out["stopPrice"] = _num(order.stop_price)
+    return out
+
+
+def event_order_json(order: SimOrder) -> dict[str, Any]:
+    """The ``order`` of an orderEvent (seed 003 OrderJson)."""
+    return {
+        "orderId": order.order_id,
+        "cliOrdId": order.cl_ord_id,
+        "type": rest_order_type(order),
+        "symbol": order.symbol,
+        "side": order.side,
+        "quantity": _num(order.qty),
+        "filled": _num(order.filled),
+        "limitPrice": _num(order.price),
+        "reduceOnly": order.reduce_only,
+        "timestamp": iso_ms(order.opened_at),
+        "lastUpdateTimestamp": iso_ms(order.updated_at),
+    }
+
+
+def cancel_event(order: SimOrder) -> dict[str, Any]:
+    """A CANCEL orderEvent (seed 003 CancelEvent)."""
+    return {"type": "CANCEL", "uid": order.order_id, "order": event_order_json(order)}
+
+
+def ws_order_json(order: SimOrder) -> dict[str, Any]:
+    """An order of the open_orders feed (docs "open_orders": qty is the order's quantity)."""
+    out: dict[str, Any] = {
+        "instrument": order.symbol,
+        "time": int(order.opened_at * 1000),
+        "last_update_time": int(order.updated_at * 1000),
+        "qty": _num(order.qty),
+        "filled": _num(order.filled),
+    }
+    if Decimal(order.price) != 0:
+        out["limit_price"] = _num(order.price)
+    out["stop_price"] = _num(order.stop_price)
+    out["type"] = ws_order_type(order)
+    out["order_id"] = order.order_id
+    if order.cl_ord_id is not None:
+        out["cli_ord_id"] = order.cl_ord_id
+    out["direction"] = 0 if order.side == "buy" else 1
+    out["reduce_only"] = order.reduce_only
+    return out
+
+
+def delta_for(event: OrderEvent) -> dict[str, Any]:
+    """The open_orders delta for an exchange event."""
+    order = event.order
+    if event.kind == "new":
+        return {
+            "feed": "open_orders",
+            "order": ws_order_json(order),
+            "is_cancel": False,
+            "reason": "new_placed_order_by_user",
+        }
+    if event.kind == "update":
+        return {
+            "feed": "open_orders",
+            "order": ws_order_json(order),
+            "is_cancel": False,
+            "reason": "edited_by_user",
+        }
+    if event.kind == "fill" and order.is_open:
+        return {
+            "feed": "open_orders",
+            "order": ws_order_json(order),
+            "is_cancel": False,
+            "reason": "partial_fill",
+        }
+    if event.kind == "fill":
+        reason = "full_fill"
+    elif event.kind == "expired":
+        reason = "contract_expired"
+    elif event.reason == REASON_USER:
+        reason = "cancelled_by_user"
+    elif event.reason == REASON_DEADMAN or event.reason in FUTURES_REASONS:
+        reason = str(event.reason)
+    else:
+        reason = "cancelled_by_admin"
+    # Removals carry no order object (docs example "Cancelled Subscription").
+    return {"feed": "open_orders", "order_id": order.order_id, "is_cancel": True, "reason": reason}
+
+
+def parse_process_before(text: str) -> float:
+    """``processBefore`` (``2023-11-08T19:56:35.441899Z``) -> unix seconds.
+
+    Raises:
+        FuturesError: ``invalidArgument`` for anything else.
+    """
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise FuturesError("invalidArgument") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+class FuturesNonces:
+    """Per-key nonce checks, Kraken Futures rules (API-FACTS 5.1).
+
+    Rules: the Nonce header is optional (then nothing is checked: ccxt sends none); a nonce must
+    be a decimal integer; one seen among the last ``window`` accepted is ``nonceDuplicate``;
+    one not above the largest nonce that left the window is ``nonceBelowThreshold``. So brief
+    reordering of concurrent requests is tolerated, replays are not.
+    """
+
+    def __init__(self, window: int = NONCE_WINDOW) -> None:
+        """Start with no key seen."""
+        self.window = window
+        self._recent: dict[str, list[int]] = {}
+        self._threshold: dict[str, int] = {}
+
+    def check(self, api_key: str, nonce_text: str) -> str | None:
+        """Accept a nonce or say why not.
+
+        Args:
+            api_key: the public key.
+            nonce_text: the Nonce header.
+
+        Returns:
+            None when accepted, else the error code.
+        """
+        if not nonce_text.isascii() or not nonce_text.isdigit():
+            return "nonceBelowThreshold"
+        nonce = int(nonce_text)
+        recent = self._recent.setdefault(api_key, [])
+        if nonce <= self._threshold.get(api_key, 0):
+            return "nonceBelowThreshold"
+        pos = bisect.bisect_left(recent, nonce)
+        if pos < len(recent) and recent[pos] == nonce:
+            return "nonceDuplicate"
+        recent.insert(pos, nonce)
+        if len(recent) > self.window:
+            self._threshold[api_key] = recent.pop(0)
+        return None
+
+
+@dataclass
+class FuturesControls:
+    """Test levers of the Futures host (also patchable at ``/_sim/futures/controls``).
+
+    Attributes:
+        fill_before_cancel: order ids that fill completely just before a cancel naming them is
+            handled, so the cancel really answers ``filled``.
+        partial_fill_before_cancel: order ids that fill half just before a cancel, so the
+            cancel answers ``cancelled`` with part filled.
+        shuffle_batch: answer batchorder items in shuffled order (Kraken: "no particular order").
+        use_errors_list: answer business errors in the ``errors: [{code, message}]`` form.
+    """
+
+    fill_before_cancel: set[str] = field(default_factory=set)
+    partial_fill_before_cancel: set[str] = field(default_factory=set)
+    shuffle_batch: bool = False
+    use_errors_list: bool = False
+
+
+@dataclass(eq=False)
+class _WsSession:
+    request: web.Request
+    ws: web.WebSocketResponse
+    queue: asyncio.Queue[tuple[str, bool] | None]
+    challenges: dict[str, set[str]] = field(default_factory=dict)
+    feeds: dict[str, Callable[[], None]] = field(default_factory=dict)
+    heartbeat: asyncio.Task[None] | None = None
+
+
+Handler = Callable[["FuturesHost", Account, Params], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    handler: Handler
+    permissions: tuple[str, ...]
+    cost: Callable[[Params], float]
+
+
+class FuturesHost:
+    """Request handling for the Futures host: auth, nonces, budget, faults, REST and WS.
+
+    Rules: Authent is verified over postData as received (URL-encoded), the Nonce header and
+    the path without ``/derivatives``; nonces follow ``FuturesNonces``; every private call is
+    charged against the account's 500-per-10-s budget (``apiLimitExceeded`` when short); the
+    WS challenge is verified with the simulator's own code; deltas follow exchange events.
+    """
+
+    def __init__(self, ctx: HostContext, controls: FuturesControls | None = None) -> None:
+        """Bind to the server's shared state.
+
+        Args:
+            ctx: The host context from ``SimServer``.
+            controls: Test levers (a fresh set when None).
+        """
+        self.ctx = ctx
+        self.exchange: Exchange = ctx.exchange
+        self.controls = controls or FuturesControls()
+        self.nonces = FuturesNonces()
+        self.sessions: set[_WsSession] = set()
+        # cliOrdId -> order id of every futures order seen, so a cancel by client id can say
+        # "filled" after the order left the book (the exchange indexes open orders only).
+        self._by_client: dict[tuple[str, str], str] = {}
+        for account in self.exchange.accounts.values():
+            if account.kind == "futures":
+                for order in self.exchange.open_orders(account.name):
+                    self._note_client_id(order)
+        self._unsubscribe = self.exchange.subscribe(None, self._on_event)
+
+    @property
+    def faults(self) -> Faults:
+        """This host's current fault settings."""
+        return self.ctx.faults()
+
+    def _note_client_id(self, order: SimOrder) -> None:
+        if order.cl_ord_id is not None:
+            self._by_client[(order.account, order.cl_ord_id)] = order.order_id
+
+    def _on_event(self, event: OrderEvent) -> None:
+        if event.kind == "new":
+            self._note_client_id(event.order)
+
+    # ----------------------------------------------------------------------- replies
+
+    def _ok(self, payload: dict[str, Any]) -> web.Response:
+        body = {"result": "success", "serverTime": iso_ms(self.exchange.clock()), **payload}
+        return web.Response(text=json.dumps(body), content_type="application/json")
+
+    def _error(self, code: str, status: int = 200) -> web.Response:
+        body: dict[str, Any] = {"result": "error", "serverTime": iso_ms(self.exchange.clock())}
+        if self.controls.use_errors_list:
+            body["errors"] = [{"code": code, "message": code}]
+        else:
+            body["error"] = code
+        return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+    # ----------------------------------------------------------------------- middleware
+
+    @web.middleware
+    async def front_door(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Record arrivals and apply latency and faults to the REST paths."""
+        if not request.path.startswith("/derivatives/"):
+            return await handler(request)
+        account = self.exchange.account_by_key(request.headers.get("APIKey"))
+        self.exchange.record_arrival(HOST_NAME, request.path, account.name if account else None)
+        faults = self.faults
+        delay = faults.delay_s()
+        if delay:
+            await asyncio.sleep(delay)
+        fault = faults.take()
+        if fault is None:
+            return await handler(request)
+        log.info("fault %s on %s", fault.value, request.path)
+        match fault:
+            case FaultKind.DROP:
+                _drop(request)
+                return web.Response(status=500)
+            case FaultKind.HANG:
+                await self.ctx.closing.wait()
+                _drop(request)
+                return web.Response(status=500)
+            case FaultKind.HTML_ERROR:
+                return web.Response(status=502, text=CLOUDFLARE_502_HTML, content_type="text/html")
+            case FaultKind.HTTP_5XX:
+                status = faults.http_5xx_status
+                return web.Response(status=status, text=f"{status} Server Error")
+            case FaultKind.SERVICE_UNAVAILABLE:
+                return self._error("Unavailable")
+            case FaultKind.RATE_LIMIT:
+                return self._error("apiLimitExceeded")
+            case FaultKind.THROTTLED:
+                return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "5"})
+        return await handler(request)  # pragma: no cover - every kind handled above
+
+    # ----------------------------------------------------------------------- REST
+
+    async def rest(self, request: web.Request) -> web.Response:
+        """``/derivatives/api/v3/{endpoint}``: authenticate, check nonce, charge, dispatch."""
+        body = await request.read()
+        try:
+            return self._rest(request, body)
+        except FuturesError as exc:
+            return self._error(exc.code)
+
+    def _rest(self, request: web.Request, body: bytes) -> web.Response:
+        name = request.match_info["endpoint"]
+        spec = _ENDPOINTS.get(name)
+        if spec is None:
+            raise web.HTTPNotFound()
+        allowed = "GET" if name == "openorders" else "POST"
+        if request.method != allowed:
+            raise web.HTTPMethodNotAllowed(request.method, [allowed])
+        try:
+            body_text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FuturesError("invalidArgument") from None
+        raw_query = request.rel_url.raw_query_string
+        # postData: the URL-encoded parameters exactly as sent (API-FACTS 5.1 step 1): the query
+        # string, the form body, or (python-kraken-sdk) the query followed by the body.
+        post_data = raw_query + body_text
+        account = self.exchange.account_by_key(request.headers.get("APIKey"))
+        if account is None or account.kind != "futures":
+            raise FuturesError("authenticationError")
+        nonce = request.headers.get("Nonce", "")
+        if not verify_futures_rest(
+            post_data, nonce, request.path, account.secret, request.headers.get("Authent", "")
+        ):
+            raise FuturesError("authenticationError")
+        if nonce:
+            problem = self.nonces.check(account.api_key, nonce)
+            if problem is not None:
+                raise FuturesError(problem)
+        if not account.can(*spec.permissions):
+            # Kraken Futures has no distinct permission error; a read-only key is refused as
+            # not authenticated for trading calls.
+            raise FuturesError("authenticationError")
+        if self.faults.system_status == "maintenance":
+            raise FuturesError("Unavailable")
+        params = _parse(raw_query)
+        params.update(_parse(body_text))
+        if not self.exchange.charge_futures(account.name, spec.cost(params)):
+            raise FuturesError("apiLimitExceeded")
+        return self._ok(spec.handler(self, account, params))
+
+    def _expired(self, params: Params) -> bool:
+        text = params.get("processBefore") or params.get("ProcessBefore")
+        return text is not None and self.exchange.clock() > parse_process_before(text)
+
+    def open_orders(self, account: Account, params: Params) -> dict[str, Any]:
+        """openorders: every open order, newest first."""
+        orders = self.exchange.open_orders(account.name)
+        orders.sort(key=lambda o: o.opened_at, reverse=True)
+        return {"openOrders": [open_order_json(o) for o in orders]}
+
+    def _resolve(self, account: Account, order_id: str | None, cli: str | None) -> SimOrder | None:
+        if order_id:
+            return self.exchange.get_order(account.name, order_id)
+        if cli:
+            found = self.exchange.find_open(account.name, cl_ord_ids=[cli])
+            if found:
+                return found[0]
+            known = self._by_client.get((account.name, cli))
+            return self.exchange.get_order(account.name, known) if known else None
+        return None
+
+    def _cancel_one(self, account: Account, order_id: str | None, cli: str | None) -> dict[str, Any]:
+        """Cancel one order and describe it as a cancelStatus / batchStatus item."""
+        order = self._resolve(account, order_id, cli)
+        if order is not None and order.is_open:
+            # Test levers: let the market fill it while the cancel is in flight.
+            if order.order_id in self.controls.fill_before_cancel:
+                self.controls.fill_before_cancel.discard(order.order_id)
+                self.exchange.fill(account.name, order.order_id)
+            elif order.order_id in self.controls.partial_fill_before_cancel:
+                self.controls.partial_fill_before_cancel.discard(order.order_id)
+                self.exchange.fill(account.name, order.order_id, order.remaining / 2)
+        item: dict[str, Any] = {"receivedTime": iso_ms(self.exchange.clock())}
+        if order is None or order.status in ("canceled", "expired"):
+            item.update({"status": "notFound", "orderEvents": []})
+            if order_id:
+                item["order_id"] = order_id
+            if cli:
+                item["cliOrdId"] = cli
+            return item
+        item["order_id"] = order.order_id
+        if order.cl_ord_id is not None:
+            item["cliOrdId"] = order.cl_ord_id
+        if order.status == "closed":
+            item.update({"status": "filled", "orderEvents": []})
+            return item
+        cancelled = self.exchange.cancel(account.name, order.order_id, REASON_USER)
+        if cancelled is None:  # pragma: no cover - open orders cancel
+            item.update({"status": "notFound", "orderEvents": []})
+            return item
+        item.update({"status": "cancelled", "orderEvents": [cancel_event(cancelled)]})
+        return item
+
+    def cancel_order(self, account: Account, params: Params) -> dict[str, Any]:
+        """cancelorder: by ``order_id`` or ``cliOrdId``; ``processBefore`` honoured."""
+        order_id = params.get("order_id") or None
+        cli = params.get("cliOrdId") or None
+        if order_id is None and cli is None:
+            raise FuturesError("requiredArgumentMissing")
+        if self._expired(params):
+            status: dict[str, Any] = {"status": "wouldProcessAfterSpecifiedTime", "orderEvents": []}
+            status["receivedTime"] = iso_ms(self.exchange.clock())
+            if order_id:
+                status["order_id"] = order_id
+            if cli:
+                status["cliOrdId"] = cli
+            return {"cancelStatus": status}
+        return {"cancelStatus": self._cancel_one(account, order_id, cli)}
+
+    def batch_order(self, account: Account, params: Params) -> dict[str, Any]:
+        """batchorder: the ``json`` form field holding ``{"batchOrder": [...]}``."""
+        instructions = _batch_instructions(params)
+        expired = self._expired(params)
+        items: list[dict[str, Any]] = []
+        for ins in instructions:
+            kind = ins.get("order")
+            tag = ins.get("order_tag")
+            if kind != "cancel":
+                # The simulator places orders only through sendorder.
+                items.append({"status": "invalidOrderType", "order_tag": tag, "orderEvents": []})
+                continue
+            order_id = _opt_text(ins.get("order_id"))
+            cli = _opt_text(ins.get("cliOrdId"))
+            if order_id is None and cli is None:
+                raise FuturesError("requiredArgumentMissing")
+            if expired:
+                item: dict[str, Any] = {"status": "wouldProcessAfterSpecifiedTime", "orderEvents": []}
+                if order_id:
+                    item["order_id"] = order_id
+                if cli:
+                    item["cliOrdId"] = cli
+            else:
+                item = self._cancel_one(account, order_id, cli)
+                item.pop("receivedTime", None)
+                item["dateTimeReceived"] = iso_ms(self.exchange.clock())
+            items.append(item)
+        if self.controls.shuffle_batch:
+            self.ctx.rng.shuffle(items)
+        return {"batchStatus": items}
+
+    def cancel_all_orders(self, account: Account, params: Params) -> dict[str, Any]:
+        """cancelallorders: everything, or one ``symbol`` only."""
+        symbol = params.get("symbol") or None
+        done = self.exchange.cancel_all(account.name, symbol, REASON_USER)
+        cancelled = []
+        for order in done:
+            entry = {"order_id": order.order_id}
+            if order.cl_ord_id is not None:
+                entry["cliOrdId"] = order.cl_ord_id
+            cancelled.append(entry)
+        return {
+            "cancelStatus": {
+                "receivedTime": iso_ms(self.exchange.clock()),
+                "cancelOnly": symbol or "all",
+                "status": "cancelled" if done else "noOrdersToCancel",
+                "cancelledOrders": cancelled,
+                "orderEvents": [cancel_event(o) for o in done],
+            }
+        }
+
+    def cancel_all_orders_after(self, account: Account, params: Params) -> dict[str, Any]:
+        """cancelallordersafter: ``timeout`` seconds, 0 disarms (API-FACTS 5.3, 6)."""
+        text = params.get("timeout", "")
+        if not text.isascii() or not text.isdigit():
+            raise FuturesError("invalidArgument")
+        timeout = int(text)
+        if timeout >= 86400:
+            raise FuturesError("invalidArgument")
+        now, trigger = self.exchange.arm_deadman(account.name, float(timeout))
+        return {"status": {"currentTime": iso_ms(now), "triggerTime": iso_ms(trigger) if trigger else "0"}}
+
+    def send_order(self, account: Account, params: Params) -> dict[str, Any]:
+        """sendorder (for tests and third-party clients): lmt, post, stp, take_profit."""
+        received = iso_ms(self.exchange.clock())
+        cli = params.get("cliOrdId") or None
+        status: dict[str, Any] = {"receivedTime": received, "orderEvents": []}
+        if cli:
+            status["cliOrdId"] = cli
+        if self._expired(params):
+            status["status"] = "wouldProcessAfterSpecifiedTime"
+            return {"sendStatus": status}
+        kind = params.get("orderType", "")
+        symbol = params.get("symbol", "")
+        side = params.get("side", "")
+        size = params.get("size", "")
+        if not (kind and symbol and side and size):
+            raise FuturesError("requiredArgumentMissing")
+        limit = params.get("limitPrice") or None
+        stop = params.get("stopPrice") or None
+        type_map = {"lmt": "limit", "post": "limit", "stp": "stop-loss", "take_profit": "take-profit"}
+        if kind not in type_map:
+            status["status"] = "invalidOrderType"
+            return {"sendStatus": status}
+        order_type = type_map[kind]
+        if order_type != "limit" and limit is not None:
+            order_type += "-limit"
+        if symbol not in INSTRUMENTS or INSTRUMENTS[symbol].kind != "futures":
+            status["status"] = "marketInactive"
+            return {"sendStatus": status}
+        if (
+            cli is not None
+            and (account.name, cli) in self._by_client
+            and self.exchange.find_open(account.name, cl_ord_ids=[cli])
+        ):
+            status["status"] = "clientOrderIdAlreadyExist"
+            return {"sendStatus": status}
+        try:
+            order = self.exchange.add_order(
+                account.name,
+                symbol,
+                side,
+                order_type,
+                size,
+                limit or "0",
+                stop_price=stop,
+                cl_ord_id=cli,
+                reduce_only=params.get("reduceOnly", "").lower() == "true",
+            )
+        except OrderRejected as exc:
+            field_status = {"type": "invalidSide", "ordertype": "invalidOrderType", "volume": "invalidSize"}
+            status["status"] = field_status.get(exc.field_name, "invalidPrice")
+            if exc.field_name == "cl_ord_id":
+                status["status"] = "clientOrderIdAlreadyExist"
+            return {"sendStatus": status}
+        status.update(
+            {
+                "status": "placed",
+                "order_id": order.order_id,
+                "orderEvents": [{"type": "PLACE", "order": event_order_json(order), "reducedQuantity": None}],
+            }
+        )
+        return {"sendStatus": status}
+
+    # ----------------------------------------------------------------------- WS
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        """``/ws/v1``: challenge flow, open_orders snapshot and deltas, heartbeat feed."""
+        self.exchange.record_arrival(HOST_NAME, WS_PATH, None)
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=WS_MAX_MSG)
+        await ws.prepare(request)
+        session = _WsSession(request, ws, asyncio.Queue())
+        self.sessions.add(session)
+        sender = asyncio.get_running_loop().create_task(self._sender(session), name="sim-futures-ws-sender")
+        self._send(session, {"event": "info", "version": 1})
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    self._on_ws_text(session, msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    self._send(session, {"event": "error", "message": "Json Error"})
+        finally:
+            self.sessions.discard(session)
+            for unsubscribe in session.feeds.values():
+                unsubscribe()
+            session.feeds.clear()
+            if session.heartbeat is not None:
+                session.heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await session.heartbeat
+            session.queue.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        return ws
+
+    def _send(self, session: _WsSession, payload: dict[str, Any], *, delta: bool = False) -> None:
+        session.queue.put_nowait((json.dumps(payload), delta))
+
+    async def _sender(self, session: _WsSession) -> None:
+        """Send queued frames in order, with the host's latency; a DROP fault cuts the socket."""
+        ws = session.ws
+        while True:
+            item = await session.queue.get()
+            if item is None or ws.closed:
+                return
+            text, delta = item
+            faults = self.faults
+            delay = faults.delay_s()
+            if delay:
+                await asyncio.sleep(delay)
+            # Only deltas consume a DROP fault, so a fault meant for REST is not taken by the
+            # handshake of a feed that happens to be connecting.
+            if delta and faults.take(FaultKind.DROP) is not None:
+                log.info("fault drop_connection on %s", WS_PATH)
+                _abort(session)
+                return
+            try:
+                await ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+    def _on_ws_text(self, session: _WsSession, text: str) -> None:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            self._send(session, {"event": "error", "message": "Json Error"})
+            return
+        if not isinstance(data, dict):
+            self._send(session, {"event": "error", "message": "Json Error"})
+            return
+        event = data.get("event")
+        if event == "challenge":
+            api_key = data.get("api_key")
+            if not isinstance(api_key, str) or not api_key:
+                self._send(session, {"event": "error", "message": "Json Error"})
+                return
+            # A challenge is issued for any key: whether the key exists shows only at subscribe.
+            challenge = str(uuid.UUID(int=self.ctx.rng.getrandbits(128), version=4))
+            session.challenges.setdefault(api_key, set()).add(challenge)
+            self._send(session, {"event": "challenge", "message": challenge})
+        elif event == "subscribe":
+            self._subscribe(session, data)
+        elif event == "unsubscribe":
+            feed = data.get("feed")
+            unsubscribe = session.feeds.pop(str(feed), None)
+            if unsubscribe is None:
+                self._send(session, {"event": "unsubscribed_failed", "feed": feed})
+                return
+            unsubscribe()
+            self._send(session, {"event": "unsubscribed", "feed": feed})
+        else:
+            self._send(session, {"event": "error", "message": "Json Error"})
+
+    def _subscribe(self, session: _WsSession, data: dict[str, Any]) -> None:
+        feed = data.get("feed")
+        if feed == "heartbeat":
+            if session.heartbeat is None:
+                session.heartbeat = asyncio.get_running_loop().create_task(
+                    self._heartbeats(session), name="sim-futures-ws-heartbeat"
+                )
+            self._send(session, {"event": "subscribed", "feed": "heartbeat"})
+            return
+        if feed not in PRIVATE_FEEDS:
+            self._send(session, {"event": "error", "message": "Invalid feed"})
+            return
+        echo = {
+            "feed": feed,
+            "api_key": data.get("api_key"),
+            "original_challenge": data.get("original_challenge"),
+            "signed_challenge": data.get("signed_challenge"),
+        }
+        account = self._ws_account(session, data)
+        if account is None:
+            self._send(session, {"event": "subscribed_failed", **echo})
+            return
+        self._send(session, {"event": "subscribed", **echo})
+        if feed in session.feeds:
+            return
+        feed_name = str(feed)
+
+        def on_event(event: OrderEvent) -> None:
+            delta = delta_for(event)
+            delta["feed"] = feed_name
+            self._send(session, delta, delta=True)
+
+        # Subscribe before taking the snapshot, in the same tick: no event can fall between.
+        session.feeds[feed_name] = self.exchange.subscribe(account.name, on_event)
+        orders = self.exchange.open_orders(account.name)
+        snapshot = {
+            "feed": f"{feed_name}_snapshot",
+            "account": str(uuid.uuid5(uuid.NAMESPACE_URL, f"kraken-sim:futures:{account.name}")),
+            "orders": [ws_order_json(o) for o in orders],
+        }
+        self._send(session, snapshot)
+
+    def _ws_account(self, session: _WsSession, data: dict[str, Any]) -> Account | None:
+        api_key = data.get("api_key")
+        challenge = data.get("original_challenge")
+        signed = data.get("signed_challenge")
+        if not (isinstance(api_key, str) and isinstance(challenge, str) and isinstance(signed, str)):
+            return None
+        if challenge not in session.challenges.get(api_key, set()):
+            return None
+        account = self.exchange.account_by_key(api_key)
+        if account is None or account.kind != "futures" or not account.can("query"):
+            return None
+        if not verify_futures_ws_challenge(challenge, account.secret, signed):
+            return None
+        return account
+
+    async def _heartbeats(self, session: _WsSession) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            self._send(session, {"feed": "heartbeat", "time": int(self.exchange.clock() * 1000)})
+
+    def drop_ws(self) -> int:
+        """Cut every WS connection without a close handshake (a mid-stream disconnect).
+
+        Returns:
+            How many were cut.
+        """
+        sessions = list(self.sessions)
+        for session in sessions:
+            _abort(session)
+        return len(sessions)
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        """Close WS connections and stop listening to the exchange when the server stops."""
+        self._unsubscribe()
+        for session in list(self.sessions):
+            with contextlib.suppress(Exception):
+                await session.ws.close(code=1001, message=b"server shutdown")
+
+    # ----------------------------------------------------------------------- control API
+
+    async def control_controls(self, request: web.Request) -> web.Response:
+        """``GET|POST /_sim/futures/controls``: read or patch the test levers."""
+        if request.method == "POST":
+            try:
+                data = await request.json()
+            except ValueError:
+                raise web.HTTPBadRequest(text="body must be JSON") from None
+            if not isinstance(data, dict):
+                raise web.HTTPBadRequest(text="body must be a JSON object")
+            c = self.controls
+            if "fill_before_cancel" in data:
+                c.fill_before_cancel = {str(i) for i in data["fill_before_cancel"]}
+            if "partial_fill_before_cancel" in data:
+                c.partial_fill_before_cancel = {str(i) for i in data["partial_fill_before_cancel"]}
+            c.shuffle_batch = bool(data.get("shuffle_batch", c.shuffle_batch))
+            c.use_errors_list = bool(data.get("use_errors_list", c.use_errors_list))
+        c = self.controls
+        return web.json_response(
+            {
+                "fill_before_cancel": sorted(c.fill_before_cancel),
+                "partial_fill_before_cancel": sorted(c.partial_fill_before_cancel),
+                "shuffle_batch": c.shuffle_batch,
+                "use_errors_list": c.use_errors_list,
+            }
+        )
+
+    async def control_drop_ws(self, request: web.Request) -> web.Response:
+        """``POST /_sim/futures/drop_ws``: cut every WS connection."""
+        return web.json_response({"dropped": self.drop_ws()})
+
+
+def _parse(text: str) -> Params:
+    if not text:
+        return {}
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
+    except ValueError:
+        raise FuturesError("invalidArgument") from None
+
+
+def _opt_text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise FuturesError("invalidArgument")
+    return str(value)
+
+
+def _batch_instructions(params: Params) -> list[dict[str, Any]]:
+    text = params.get("json")
+    if text is None:
+        raise FuturesError("requiredArgumentMissing")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise FuturesError("Json Parse Error") from None
+    batch = data.get("batchOrder") if isinstance(data, dict) else None
+    if not isinstance(batch, list) or not all(isinstance(i, dict) for i in batch):
+        raise FuturesError("invalidArgument")
+    return batch
+
+
+def _batch_cost(params: Params) -> float:
+    try:
+        return COST_BATCH_BASE + len(_batch_instructions(params))
+    except FuturesError:
+        return COST_BATCH_BASE
+
+
+def _drop(request: web.Request) -> None:
+    """Close the connection under a request without answering."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+
+
+def _abort(session: _WsSession) -> None:
+    """Cut a WS connection's TCP transport without a close frame."""
+    transport = session.request.transport
+    if transport is not None:
+        transport.abort()
+
+
+def _fixed(cost: float) -> Callable[[Params], float]:
+    return lambda _params: cost
+
+
+_ENDPOINTS: dict[str, _Endpoint] = {
+    "openorders": _Endpoint(FuturesHost.open_orders, ("query",), _fixed(COST_OPEN_ORDERS)),
+    "cancelorder": _Endpoint(FuturesHost.cancel_order, ("cancel", "trade"), _fixed(COST_CANCEL)),
+    "batchorder": _Endpoint(FuturesHost.batch_order, ("cancel", "trade"), _batch_cost),
+    "cancelallorders": _Endpoint(FuturesHost.cancel_all_orders, ("cancel", "trade"), _fixed(COST_CANCEL_ALL)),
+    "cancelallordersafter": _Endpoint(
+        FuturesHost.cancel_all_orders_after, ("cancel", "trade"), _fixed(COST_CANCEL_ALL_AFTER)
+    ),
+    "sendorder": _Endpoint(FuturesHost.send_order, ("trade",), _fixed(COST_SEND)),
+}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_futures_app(
+    ctx: HostContext,
+    controls: FuturesControls | None = None,
+    on_host: Callable[[FuturesHost], None] | None = None,
+) -> web.Application:
+    """Build the aiohttp application of the Futures host (REST and WS on one port).
+
+    Args:
+        ctx: The host context from ``SimServer``.
+        controls: Test levers shared with the caller.
+        on_host: Called with the host object (tests keep it to reach ``drop_ws``...).
+
+    Returns:
+        The application.
+    """
+    host = FuturesHost(ctx, controls)
+    if on_host is not None:
+        on_host(host)
+    app = web.Application(middlewares=[host.front_door])
+    app.router.add_route("*", API_PREFIX + "{endpoint}", host.rest)
+    app.router.add_get(WS_PATH, host.websocket)
+    if _is_loopback(ctx.bind_host):
+        app.router.add_route("*", CONTROL_PREFIX + "controls", host.control_controls)
+        app.router.add_post(CONTROL_PREFIX + "drop_ws", host.control_drop_ws)
+    app.on_shutdown.append(host.on_shutdown)
+    return app
+
+
+def futures_host_spec(
+    controls: FuturesControls | None = None, on_host: Callable[[FuturesHost], None] | None = None
+) -> HostSpec:
+    """A ``HostSpec`` for the Futures host with the caller's levers (tests)."""
+    from app.sim.server import HostSpec  # the server imports this module: import at call time
+
+    return HostSpec(HOST_NAME, build=lambda ctx: build_futures_app(ctx, controls, on_host), urls=FUTURES_URLS)

@@ -1,0 +1,389 @@
+"""Runs the simulator's hosts on loopback ports, in the caller's loop or in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import random
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from app.sim.faults import Faults
+from app.sim.futures import FUTURES_URLS, build_futures_app
+from app.sim.prime import build_prime_app
+from app.sim.spot_rest import build_spot_rest_app
+from app.sim.spot_ws import SPOT_WS_URLS, build_spot_ws_app
+from app.sim.state import Exchange, MarketActivity
+
+log = logging.getLogger("app.sim.server")
+
+T = TypeVar("T")
+
+StopFn = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class HostContext:
+    """What a host gets from the server: shared state, its faults, and the stop signal.
+
+    Attributes:
+        name: The host's registry name (``spot_rest``...).
+        exchange: The shared exchange.
+        server: The server (faults registry).
+        bind_host: The address the server binds.
+        closing: Set when the server stops (hung requests and WS loops end on it).
+        rng: A random source for this host, derived from the exchange seed.
+    """
+
+    name: str
+    exchange: Exchange
+    server: SimServer
+    bind_host: str
+    closing: asyncio.Event
+    rng: random.Random
+
+    def faults(self, host: str | None = None) -> Faults:
+        """Return the faults in force for this host (or another one), read per request.
+
+        Args:
+            host: Another host's name; default this one.
+
+        Returns:
+            The host's own faults if it has any, else the server's default faults.
+        """
+        return self.server.faults_for(host or self.name)
+
+    @property
+    def default_faults(self) -> Faults:
+        """The faults shared by every host without its own."""
+        return self.server.faults
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One simulated Kraken host: how to build it and which URLs it serves.
+
+    Give ``build`` (an aiohttp app; the server binds it) or ``start`` (binds itself on
+    ``ctx.bind_host`` port 0 and returns ``(port, stop)``).
+
+    Attributes:
+        name: Registry name, also the endpoint name when ``urls`` is empty.
+        build: Builds an aiohttp application.
+        start: Starts a non-aiohttp server.
+        urls: ``(endpoint name, template)`` pairs, ``{addr}`` being ``host:port``;
+            default ``((name, "http://{addr}"),)``.
+    """
+
+    name: str
+    build: Callable[[HostContext], web.Application] | None = None
+    start: Callable[[HostContext], Awaitable[tuple[int, StopFn]]] | None = None
+    urls: tuple[tuple[str, str], ...] = field(default=())
+
+    def endpoints(self, addr: str) -> dict[str, str]:
+        """Return the endpoint URLs of this host once bound at ``addr``.
+
+        Args:
+            addr: ``host:port``.
+
+        Returns:
+            Endpoint name to URL.
+        """
+        if not self.urls:
+            return {self.name: f"http://{addr}"}
+        return {key: template.format(addr=addr) for key, template in self.urls}
+
+
+# The hosts SimServer starts. Adding a host is one line here, e.g.
+#   HostSpec("spot_ws", build=build_spot_ws_app,
+#            urls=(("spot_ws_v1", "ws://{addr}/"), ("spot_ws_v2", "ws://{addr}/v2"))),
+HOSTS: list[HostSpec] = [
+    HostSpec("spot_rest", build=build_spot_rest_app),
+    HostSpec("futures", build=build_futures_app, urls=FUTURES_URLS),
+    HostSpec("prime", build=build_prime_app, urls=(("prime_ws", "ws://{addr}/ws/v1"),)),
+    HostSpec("spot_ws", build=build_spot_ws_app, urls=SPOT_WS_URLS),
+]
+
+# How long stopping waits for in-flight requests before cancelling them.
+_SHUTDOWN_TIMEOUT_S = 0.5
+
+
+class SimServer:
+    """The simulator's hosts, each on its own loopback port, sharing one ``Exchange``.
+
+    Rules kept: every host binds port 0 (tests run in parallel); a host's faults are read
+    per request, so patching them takes effect at once; stopping releases hung requests and
+    disarms dead man's switches (their timers belong to this loop).
+    """
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        faults: Faults | None = None,
+        host: str = "127.0.0.1",
+        *,
+        hosts: Sequence[HostSpec] | None = None,
+        host_faults: Mapping[str, Faults] | None = None,
+    ) -> None:
+        """Configure, without binding.
+
+        Args:
+            exchange: The shared exchange.
+            faults: Default faults, shared by every host without its own.
+            host: Address to bind (the ``/_sim/`` control API exists only on loopback).
+            hosts: Hosts to run; default ``HOSTS``.
+            host_faults: Per-host faults by host name.
+        """
+        self.exchange = exchange
+        self.faults = faults if faults is not None else Faults()
+        self.host = host
+        self.hosts = list(HOSTS if hosts is None else hosts)
+        self.host_faults: dict[str, Faults] = dict(host_faults or {})
+        self.endpoints: dict[str, str] = {}
+        self._stoppers: list[StopFn] = []
+        self._closing: asyncio.Event | None = None
+
+    def faults_for(self, name: str) -> Faults:
+        """Return the faults in force for host ``name``.
+
+        Args:
+            name: Host name.
+
+        Returns:
+            Its own faults, else the default ones.
+        """
+        return self.host_faults.get(name, self.faults)
+
+    def own_faults(self, name: str) -> Faults:
+        """Return host ``name``'s own faults, creating them (all clear) on first use.
+
+        Args:
+            name: Host name.
+
+        Returns:
+            Faults that affect that host only.
+        """
+        found = self.host_faults.get(name)
+        if found is None:
+            found = self.host_faults[name] = Faults(rng=random.Random(f"faults:{name}"))
+        return found
+
+    def _addr(self, port: int) -> str:
+        return f"[{self.host}]:{port}" if ":" in self.host else f"{self.host}:{port}"
+
+    async def start(self) -> dict[str, str]:
+        """Bind every host on port 0 and start serving.
+
+        Returns:
+            Endpoint name to base URL, e.g. ``{"spot_rest": "http://127.0.0.1:PORT"}``.
+
+        Raises:
+            OSError: If a port cannot be bound (hosts already started are stopped).
+        """
+        self._closing = asyncio.Event()
+        try:
+            for spec in self.hosts:
+                ctx = HostContext(
+                    name=spec.name,
+                    exchange=self.exchange,
+                    server=self,
+                    bind_host=self.host,
+                    closing=self._closing,
+                    rng=random.Random(f"{self.exchange.seed}:host:{spec.name}"),
+                )
+                port = await self._start_host(spec, ctx)
+                self.endpoints.update(spec.endpoints(self._addr(port)))
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("simulator serving %s", self.endpoints)
+        return dict(self.endpoints)
+
+    async def _start_host(self, spec: HostSpec, ctx: HostContext) -> int:
+        if spec.start is not None:
+            port, stop = await spec.start(ctx)
+            self._stoppers.append(stop)
+            return port
+        if spec.build is None:
+            raise ValueError(f"host {spec.name} has neither build nor start")
+        runner = web.AppRunner(spec.build(ctx), access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
+        await runner.setup()
+        self._stoppers.append(runner.cleanup)
+        site = web.TCPSite(runner, self.host, 0)
+        await site.start()
+        bound: int = runner.addresses[0][1]
+        return bound
+
+    async def stop(self) -> None:
+        """Stop every host (idempotent): release hung requests, close ports, disarm timers."""
+        if self._closing is not None:
+            self._closing.set()
+        stoppers, self._stoppers = self._stoppers, []
+        for stop in reversed(stoppers):
+            try:
+                await stop()
+            except Exception:
+                log.exception("stopping a host failed")
+        self.exchange.close()
+        self.endpoints.clear()
+
+
+class SimThread:
+    """A ``SimServer`` plus ``MarketActivity`` on their own loop in a background thread.
+
+    Demo mode uses it so the GUI's loop carries none of the simulator's load. After
+    ``start()`` the exchange belongs to the simulator's loop: touch it only through ``call()``
+    or ``submit()``.
+    """
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        faults: Faults | None = None,
+        *,
+        host: str = "127.0.0.1",
+        activity_rate_per_s: float = 2.0,
+        activity_seed: int = 0,
+        hosts: Sequence[HostSpec] | None = None,
+    ) -> None:
+        """Configure, without starting.
+
+        Args:
+            exchange: The shared exchange (seeded by the caller).
+            faults: Default faults for the hosts.
+            host: Address to bind.
+            activity_rate_per_s: Market activity rate; 0 disables it.
+            activity_seed: Seeds the market activity's choices.
+            hosts: Hosts to run; default ``HOSTS``.
+        """
+        self.exchange = exchange
+        self.server = SimServer(exchange, faults, host, hosts=hosts)
+        self.activity = MarketActivity(exchange, random.Random(activity_seed), activity_rate_per_s)
+        self.endpoints: dict[str, str] = {}
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._stop_event: asyncio.Event | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The simulator's loop (only valid while running)."""
+        if self._loop is None:
+            raise RuntimeError("simulator thread not started")
+        return self._loop
+
+    def start(self, timeout: float = 10.0) -> dict[str, str]:
+        """Start the thread and block until every host is bound.
+
+        Args:
+            timeout: Seconds to wait for the ports.
+
+        Returns:
+            Endpoint name to base URL.
+
+        Raises:
+            RuntimeError: If already started, or start-up failed or timed out.
+        """
+        if self._thread is not None:
+            raise RuntimeError("simulator thread already started")
+        self._thread = threading.Thread(target=self._main, name="kraken-sim", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("simulator did not start in time")
+        if self._error is not None:
+            self._thread.join(timeout)
+            raise RuntimeError("simulator failed to start") from self._error
+        return dict(self.endpoints)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and join the thread (idempotent).
+
+        Args:
+            timeout: Seconds to wait for the thread.
+        """
+        thread, loop, stop_event = self._thread, self._loop, self._stop_event
+        if thread is None:
+            return
+        if loop is not None and stop_event is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop_event.set)
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning("simulator thread did not stop within %.1f s", timeout)
+            return
+        self._thread = None
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run a coroutine on the simulator's loop from any thread.
+
+        Args:
+            coro: The coroutine.
+
+        Returns:
+            A future with its result.
+        """
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
+        """Call ``fn(*args)`` on the simulator's loop and wait for its result.
+
+        Args:
+            fn: A synchronous function, typically an ``Exchange`` method.
+            args: Its arguments.
+            timeout: Seconds to wait.
+
+        Returns:
+            What ``fn`` returned.
+        """
+
+        async def run() -> T:
+            return fn(*args)
+
+        return self.submit(run()).result(timeout)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported to start() if it is still waiting
+            self._error = self._error or exc
+            log.exception("simulator thread failed")
+        finally:
+            try:
+                _cancel_leftovers(loop)
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+                self._ready.set()
+
+    async def _serve(self) -> None:
+        self._stop_event = asyncio.Event()
+        try:
+            self.endpoints = await self.server.start()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self.activity.start()
+        self._ready.set()
+        try:
+            await self._stop_event.wait()
+        finally:
+            await self.activity.stop()
+            await self.server.stop()
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and reap tasks still pending on a loop about to close."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))

@@ -1,0 +1,769 @@
+"""The simulated Spot REST host (``api.kraken.com``): ``/0/private/...``, ``/0/public/...``, ``/_sim/``."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from app.sim import ids
+from app.sim.auth import verify_spot_rest
+from app.sim.faults import CLOUDFLARE_502_HTML, FaultKind, Faults
+from app.sim.state import (
+    DEADMAN_MAX_TIMEOUT_S,
+    ORDER_TYPES,
+    STOP_ORDER_TYPES,
+    WS_TOKEN_TTL_S,
+    Account,
+    Exchange,
+    Instrument,
+    OrderRejected,
+    SimOrder,
+    fmt_decimal,
+    spot_instrument,
+)
+
+if TYPE_CHECKING:
+    from app.sim.server import HostContext
+
+log = logging.getLogger("app.sim.spot_rest")
+
+HOST_NAME = "spot_rest"
+PRIVATE_PREFIX = "/0/private/"
+CONTROL_PREFIX = "/_sim/"
+# Kraken: CancelOrderBatch takes at most 50 unique ids/refs (API-FACTS 1.4); QueryOrders 50 txids.
+MAX_BATCH = 50
+MAX_QUERY = 50
+_INT_RE = re.compile(r"^-?\d+$")
+_INT32 = range(-(2**31), 2**31)
+_JSON_TYPE = "application/json"
+
+Params = dict[str, Any]
+
+
+class KrakenError(Exception):
+    """A business error answered as ``{"error": [message]}`` with HTTP 200."""
+
+    def __init__(self, message: str) -> None:
+        """Keep the Kraken error string.
+
+        Args:
+            message: e.g. ``EOrder:Unknown order``.
+        """
+        super().__init__(message)
+        self.message = message
+
+
+def _invalid(detail: str | None = None) -> KrakenError:
+    return KrakenError("EGeneral:Invalid arguments" + (f":{detail}" if detail else ""))
+
+
+# --------------------------------------------------------------------------- wire helpers
+
+
+def rfc3339(ts: float) -> str:
+    """Format unix seconds as Kraken's second-precision RFC3339 (``2023-03-24T17:41:56Z``).
+
+    Args:
+        ts: Unix seconds.
+
+    Returns:
+        The UTC timestamp text.
+    """
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class RawJSON:
+    """A result already serialised to JSON text."""
+
+    text: str
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _kraken_json(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=_dumps(payload), content_type=_JSON_TYPE)
+
+
+def _ok(result: Any) -> web.Response:
+    return _kraken_json({"error": [], "result": result})
+
+
+def _error(message: str) -> web.Response:
+    return _kraken_json({"error": [message]})
+
+
+def parse_params(body: bytes, content_type: str) -> Params:
+    """Parse a private request body, form-encoded or JSON (Spot REST accepts both).
+
+    Args:
+        body: Raw bytes received.
+        content_type: The request's media type (``request.content_type``).
+
+    Returns:
+        The parameters (form values are strings; JSON keeps its types).
+
+    Raises:
+        KrakenError: ``EGeneral:Invalid arguments`` for a body that does not parse.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _invalid() from None
+    if content_type == _JSON_TYPE or (
+        content_type != "application/x-www-form-urlencoded" and text.lstrip().startswith("{")
+    ):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise _invalid() from None
+        if not isinstance(data, dict):
+            raise _invalid()
+        return data
+    if not text:
+        return {}
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise _invalid() from None
+    return dict(pairs)
+
+
+def _nonce_text(params: Params) -> str | None:
+    nonce = params.get("nonce")
+    if isinstance(nonce, bool):
+        return None
+    if isinstance(nonce, int):
+        return str(nonce)
+    if isinstance(nonce, str):
+        return nonce
+    return None
+
+
+def _opt_str(params: Params, name: str) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _invalid(name)
+    return str(value)
+
+
+def _opt_int(params: Params, name: str) -> int | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise _invalid(name)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INT_RE.match(value):
+        return int(value)
+    raise _invalid(name)
+
+
+def _truthy(params: Params, name: str) -> bool:
+    value = params.get(name)
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _classify_ref(value: Any, field: str) -> tuple[str | None, int | None]:
+    """Split a CancelOrder/CancelOrderBatch reference into (txid, userref).
+
+    A Kraken-shaped txid string is a txid; an integer, or a string of digits, is a userref
+    (WS v2 sends userrefs as strings). Anything else is an invalid argument.
+    """
+    if isinstance(value, bool):
+        raise _invalid(field)
+    if isinstance(value, int):
+        if value not in _INT32:
+            raise _invalid(field)
+        return None, value
+    if isinstance(value, str):
+        text = value.strip()
+        if ids.is_spot_txid(text):
+            return text, None
+        if _INT_RE.match(text) and int(text) in _INT32:
+            return None, int(text)
+    raise _invalid(field)
+
+
+def _instrument(order: SimOrder) -> Instrument:
+    inst = spot_instrument(order.symbol)
+    if inst is None:
+        return Instrument(order.symbol, "spot", 8, 8, Decimal(1), (1.0, 1.0), altname=order.symbol)
+    return inst
+
+
+def _descr(order: SimOrder, inst: Instrument) -> dict[str, str]:
+    """The ``descr`` object of an order, with Kraken's one-line text."""
+    pdec = inst.price_decimals
+    stop = order.stop_price
+    if order.order_type in STOP_ORDER_TYPES and stop is not None:
+        # Kraken: for triggered orders descr.price is the trigger and price2 the limit.
+        price = fmt_decimal(Decimal(stop), pdec)
+        price2 = fmt_decimal(Decimal(order.price), pdec) if order.order_type.endswith("-limit") else "0"
+    elif order.order_type == "market":
+        price, price2 = "0", "0"
+    else:
+        price, price2 = fmt_decimal(Decimal(order.price), pdec), "0"
+    qty = fmt_decimal(Decimal(order.qty), 8)
+    head = f"{order.side} {qty} {inst.altname}"
+    match order.order_type:
+        case "market":
+            text = f"{head} @ market"
+        case "limit":
+            text = f"{head} @ limit {price}"
+        case "stop-loss-limit" | "take-profit-limit":
+            words = order.order_type.removesuffix("-limit").replace("-", " ")
+            text = f"{head} @ {words} {price} -> limit {price2}"
+        case _:
+            text = f"{head} @ {order.order_type.replace('-', ' ')} {price}"
+    return {
+        "pair": inst.altname,
+        "type": order.side,
+        "ordertype": order.order_type,
+        "price": price,
+        "price2": price2,
+        "leverage": "none",
+        "order": text,
+        "close": "",
+    }
+
+
+def order_json(order: SimOrder) -> dict[str, Any]:
+    """Render an order as OpenOrders/QueryOrders do (numbers as strings).
+
+    Unset ``userref`` is written as null (the spec marks it nullable) and ``cl_ord_id``
+    appears only when set. ``price`` is the average fill price, ``0.00000`` before any fill.
+
+    Args:
+        order: The order.
+
+    Returns:
+        The JSON-ready object.
+    """
+    inst = _instrument(order)
+    filled = Decimal(order.filled)
+    zero5 = "0.00000"
+    out: dict[str, Any] = {"refid": None, "userref": order.userref}
+    if order.cl_ord_id is not None:
+        out["cl_ord_id"] = order.cl_ord_id
+    out.update(
+        {
+            "status": order.status,
+            "opentm": round(order.opened_at, 4),
+            "starttm": 0,
+            "expiretm": 0,
+            "descr": _descr(order, inst),
+            "vol": fmt_decimal(Decimal(order.qty), 8),
+            "vol_exec": fmt_decimal(filled, 8),
+            "cost": fmt_decimal(filled * order.fill_price, 5) if filled else zero5,
+            "fee": zero5,
+            "price": fmt_decimal(order.fill_price, inst.price_decimals) if filled else zero5,
+            "stopprice": zero5,
+            "limitprice": zero5,
+            "misc": "",
+            "oflags": "fciq",
+        }
+    )
+    if order.status != "open":
+        out["closetm"] = round(order.closed_at or order.updated_at, 4)
+        out["reason"] = order.cancel_reason
+    return out
+
+
+# --------------------------------------------------------------------------- private methods
+
+
+@dataclass(frozen=True)
+class _Method:
+    handler: Callable[[SpotRestHost, Account, Params], dict[str, Any] | RawJSON]
+    permissions: tuple[str, ...]
+    call_cost: int  # 0: not on the REST call counter (AddOrder/CancelOrder, API-FACTS 7.1)
+
+
+class SpotRestHost:
+    """Request handling for one Spot REST host: auth, faults, Kraken methods, control API."""
+
+    def __init__(self, ctx: HostContext) -> None:
+        """Bind to the server's shared state.
+
+        Args:
+            ctx: The host context from ``SimServer``.
+        """
+        self.ctx = ctx
+        self.exchange: Exchange = ctx.exchange
+        self._rendered: dict[str, tuple[tuple[object, ...], str]] = {}
+
+    @property
+    def faults(self) -> Faults:
+        """This host's current fault settings."""
+        return self.ctx.faults()
+
+    # ----------------------------------------------------------------------- middleware
+
+    @web.middleware
+    async def front_door(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Record the arrival, then apply latency and faults, to every Kraken path."""
+        if request.path.startswith(CONTROL_PREFIX):
+            return await handler(request)
+        account = self.exchange.account_by_key(request.headers.get("API-Key"))
+        self.exchange.record_arrival(HOST_NAME, request.path, account.name if account else None)
+        faults = self.faults
+        delay = faults.delay_s()
+        if delay:
+            await asyncio.sleep(delay)
+        fault = faults.take()
+        if fault is None:
+            return await handler(request)
+        log.info("fault %s on %s", fault.value, request.path)
+        match fault:
+            case FaultKind.DROP:
+                _drop(request)
+                return web.Response(status=500)
+            case FaultKind.HANG:
+                await self.ctx.closing.wait()
+                _drop(request)
+                return web.Response(status=500)
+            case FaultKind.HTML_ERROR:
+                return web.Response(status=502, text=CLOUDFLARE_502_HTML, content_type="text/html")
+            case FaultKind.HTTP_5XX:
+                status = faults.http_5xx_status
+                return web.Response(status=status, text=f"{status} Server Error")
+            case FaultKind.SERVICE_UNAVAILABLE:
+                return _error("EService:Unavailable")
+            case FaultKind.RATE_LIMIT:
+                return _error("EAPI:Rate limit exceeded")
+            case FaultKind.THROTTLED:
+                return _error(f"EService: Throttled: {int(time.time()) + 5}")
+        return await handler(request)  # pragma: no cover - every kind handled above
+
+    # ----------------------------------------------------------------------- public
+
+    async def public_time(self, request: web.Request) -> web.Response:
+        """``GET /0/public/Time``."""
+        now = time.time()
+        # Kraken's example: "Sun, 21 Mar 21 14:23:14 +0000" (two-digit year).
+        text = datetime.fromtimestamp(now, UTC).strftime("%a, %d %b %y %H:%M:%S +0000")
+        return _ok({"unixtime": int(now), "rfc1123": text})
+
+    async def public_system_status(self, request: web.Request) -> web.Response:
+        """``GET /0/public/SystemStatus``."""
+        return _ok({"status": self.faults.system_status, "timestamp": rfc3339(time.time())})
+
+    # ----------------------------------------------------------------------- private
+
+    async def private(self, request: web.Request) -> web.Response:
+        """``POST /0/private/{method}``: authenticate, authorise, rate-limit, dispatch."""
+        body = await request.read()
+        try:
+            return self._private(request, body)
+        except KrakenError as exc:
+            return _error(exc.message)
+
+    def _private(self, request: web.Request, body: bytes) -> web.Response:
+        spec = _METHODS.get(request.match_info["method"])
+        if spec is None:
+            raise KrakenError("EGeneral:Unknown method")
+        params = parse_params(body, request.content_type)
+        account = self.exchange.account_by_key(request.headers.get("API-Key"))
+        if account is None or account.kind != "spot":
+            raise KrakenError("EAPI:Invalid key")
+        nonce = _nonce_text(params)
+        if nonce is None:
+            raise KrakenError("EAPI:Invalid nonce")
+        sign = request.headers.get("API-Sign", "")
+        if not verify_spot_rest(request.path, nonce, body, account.secret, sign):
+            raise KrakenError("EAPI:Invalid signature")
+        if not self.exchange.spot_nonces.accept(account.api_key, nonce):
+            raise KrakenError("EAPI:Invalid nonce")
+        if not account.can(*spec.permissions):
+            raise KrakenError("EGeneral:Permission denied")
+        if self.faults.system_status == "maintenance":
+            raise KrakenError("EService:Unavailable")
+        if spec.call_cost and not self.exchange.charge_spot_call(account.name, spec.call_cost):
+            raise KrakenError("EAPI:Rate limit exceeded")
+        result = spec.handler(self, account, params)
+        if isinstance(result, RawJSON):
+            return web.Response(text='{"error":[],"result":' + result.text + "}", content_type=_JSON_TYPE)
+        return _ok(result)
+
+    def open_orders(self, account: Account, params: Params) -> RawJSON:
+        """OpenOrders: ``{"open": {txid: order}}``, newest first; userref/cl_ord_id filter."""
+        userref = _opt_int(params, "userref")
+        cl_ord_id = _opt_str(params, "cl_ord_id")
+        orders = self.exchange.open_orders(account.name)
+        orders.reverse()
+        # Rendering 10,000 orders costs ~0.2 s; keep each open order's JSON text until it
+        # changes, so repeated polls (REST fallback, benchmarks) stay cheap.
+        old_cache = self._rendered
+        cache: dict[str, tuple[tuple[object, ...], str]] = {}
+        parts = []
+        for o in orders:
+            if (userref is not None and o.userref != userref) or (
+                cl_ord_id is not None and o.cl_ord_id != cl_ord_id
+            ):
+                continue
+            version: tuple[object, ...] = (o.status, o.filled, o.qty, o.price, o.stop_price, o.updated_at)
+            hit = old_cache.get(o.order_id)
+            if hit is not None and hit[0] == version:
+                part = hit[1]
+            else:
+                part = f"{_dumps(o.order_id)}:{_dumps(order_json(o))}"
+            cache[o.order_id] = (version, part)
+            parts.append(part)
+        if userref is None and cl_ord_id is None:
+            self._rendered = cache
+        return RawJSON('{"open":{' + ",".join(parts) + "}}")
+
+    def query_orders(self, account: Account, params: Params) -> dict[str, Any]:
+        """QueryOrders: ``txid`` comma list (max 50) -> ``{txid: order}``, any status."""
+        raw = params.get("txid")
+        if isinstance(raw, list):
+            txids = [str(t) for t in raw]
+        elif isinstance(raw, str) and raw:
+            txids = raw.split(",")
+        else:
+            raise _invalid("txid")
+        txids = [t.strip() for t in txids if t.strip()]
+        if not txids or len(txids) > MAX_QUERY:
+            raise _invalid("txid")
+        result = {}
+        for txid in txids:
+            order = self.exchange.get_order(account.name, txid)
+            if order is None:
+                # Docs are silent; the simulator fails the whole call, as for a bad txid.
+                raise KrakenError("EOrder:Invalid order")
+            result[txid] = order_json(order)
+        return result
+
+    def cancel_order(self, account: Account, params: Params) -> dict[str, Any]:
+        """CancelOrder: ``txid`` (txid or integer userref) or ``cl_ord_id``."""
+        has_txid = params.get("txid") not in (None, "")
+        cl_ord_id = _opt_str(params, "cl_ord_id")
+        if has_txid == (cl_ord_id is not None):
+            raise _invalid("txid" if has_txid else None)
+        name = account.name
+        if cl_ord_id is not None:
+            targets = self.exchange.find_open(name, cl_ord_ids=[cl_ord_id])
+            multi = False
+        else:
+            txid, userref = _classify_ref(params["txid"], "txid")
+            if txid is not None:
+                targets = self.exchange.find_open(name, order_ids=[txid])
+                multi = False
+            else:
+                assert userref is not None
+                targets = self.exchange.find_open(name, userrefs=[userref])
+                multi = True
+        if not targets:
+            raise KrakenError("EOrder:Unknown order")
+        if not self.exchange.charge_spot_cancels(name, targets, batch=multi):
+            raise KrakenError("EOrder:Rate limit exceeded")
+        done = self.exchange.cancel_many(name, [o.order_id for o in targets])
+        return {"count": len(done), "pending": False}
+
+    def cancel_all(self, account: Account, params: Params) -> dict[str, Any]:
+        """CancelAll: every open order of the key's account -> ``{"count": N}``."""
+        name = account.name
+        targets = self.exchange.open_orders(name)
+        if not self.exchange.charge_spot_cancels(name, targets, batch=True):
+            raise KrakenError("EOrder:Rate limit exceeded")
+        return {"count": len(self.exchange.cancel_many(name, [o.order_id for o in targets]))}
+
+    def cancel_order_batch(self, account: Account, params: Params) -> dict[str, Any]:
+        """CancelOrderBatch (JSON): ``orders`` (txids/userrefs) + ``cl_ord_ids``, 1..50 unique.
+
+        Unknown or already-closed references are skipped; ``count`` is the number of orders
+        actually cancelled (docs: "Number of orders cancelled"), so it may be below the
+        number of references, or above it when a userref names several orders.
+        """
+        orders = params.get("orders", [])
+        cl_ord_ids = params.get("cl_ord_ids", [])
+        if not isinstance(orders, list) or not isinstance(cl_ord_ids, list):
+            raise _invalid()
+        txids: list[str] = []
+        userrefs: list[int] = []
+        for ref in orders:
+            txid, userref = _classify_ref(ref, "orders")
+            if txid is not None:
+                txids.append(txid)
+            elif userref is not None:
+                userrefs.append(userref)
+        if not all(isinstance(c, str) and c for c in cl_ord_ids):
+            raise _invalid("cl_ord_ids")
+        unique = len(set(txids)) + len(set(userrefs)) + len(set(cl_ord_ids))
+        if unique == 0 or unique > MAX_BATCH:
+            raise _invalid()
+        name = account.name
+        targets = self.exchange.find_open(name, order_ids=txids, userrefs=userrefs, cl_ord_ids=cl_ord_ids)
+        if not self.exchange.charge_spot_cancels(name, targets, batch=True):
+            raise KrakenError("EOrder:Rate limit exceeded")
+        return {"count": len(self.exchange.cancel_many(name, [o.order_id for o in targets]))}
+
+    def cancel_all_orders_after(self, account: Account, params: Params) -> dict[str, Any]:
+        """CancelAllOrdersAfter: arm/extend (timeout s) or disarm (0) the dead man's switch."""
+        try:
+            timeout = _opt_int(params, "timeout")
+        except KrakenError:
+            raise _invalid("timeout") from None
+        if timeout is None or not 0 <= timeout < DEADMAN_MAX_TIMEOUT_S:
+            raise _invalid("timeout")
+        now, trigger = self.exchange.arm_deadman(account.name, timeout)
+        return {"currentTime": rfc3339(now), "triggerTime": rfc3339(trigger) if trigger else "0"}
+
+    def get_websockets_token(self, account: Account, params: Params) -> dict[str, Any]:
+        """GetWebSocketsToken: ``{"token": ..., "expires": 900}``."""
+        token = self.exchange.issue_token(account.name)
+        return {"token": token.token, "expires": int(WS_TOKEN_TTL_S)}
+
+    def add_order(self, account: Account, params: Params) -> dict[str, Any]:
+        """AddOrder: rest an order (market orders fill at once); ``validate`` only checks."""
+        status = self.faults.system_status
+        if status == "cancel_only":
+            raise KrakenError("EService:Market in cancel_only mode")
+        pair = _opt_str(params, "pair")
+        inst = spot_instrument(pair) if pair else None
+        if inst is None:
+            raise KrakenError("EQuery:Unknown asset pair")
+        side = _opt_str(params, "type")
+        if side not in ("buy", "sell"):
+            raise _invalid("type")
+        order_type = _opt_str(params, "ordertype")
+        if order_type not in ORDER_TYPES:
+            raise _invalid("ordertype")
+        if status == "post_only" and "post" not in (_opt_str(params, "oflags") or ""):
+            raise KrakenError("EService:Market in post_only mode")
+        volume = _opt_str(params, "volume")
+        if volume is None:
+            raise _invalid("volume")
+        price = _opt_str(params, "price")
+        price2 = _opt_str(params, "price2")
+        userref = _opt_int(params, "userref")
+        cl_ord_id = _opt_str(params, "cl_ord_id")
+        if userref is not None and cl_ord_id is not None:
+            raise _invalid("userref")  # exclusive on AddOrder (API-FACTS 1.5)
+        if userref is not None and userref not in _INT32:
+            raise _invalid("userref")
+        # Kraken: for stop/take-profit types `price` is the trigger and `price2` the limit.
+        if order_type in STOP_ORDER_TYPES:
+            stop_price, limit_price = price, (price2 or "0")
+        else:
+            stop_price, limit_price = None, (price or "0")
+        name = account.name
+        exchange = self.exchange
+        if exchange.rate_limits_enabled:
+            tier = exchange.spot_tier(name)
+            if exchange.open_count(name, inst.symbol) >= tier.max_open_per_pair:
+                raise KrakenError("EOrder:Orders limit exceeded")
+        if _truthy(params, "validate"):
+            return {"descr": {"order": f"{side} {volume} {inst.altname} @ {order_type}"}}
+        if not exchange.charge_spot_add(name, inst.symbol):
+            raise KrakenError("EOrder:Rate limit exceeded")
+        try:
+            order = exchange.add_order(
+                name,
+                inst.symbol,
+                side,
+                order_type,
+                volume,
+                limit_price,
+                stop_price=stop_price,
+                userref=userref,
+                cl_ord_id=cl_ord_id,
+            )
+        except OrderRejected as exc:
+            raise _invalid(exc.field_name) from None
+        text = _descr(order, inst)["order"]
+        if order_type == "market":
+            exchange.fill(name, order.order_id)
+        return {"descr": {"order": text}, "txid": [order.order_id]}
+
+    # ----------------------------------------------------------------------- control API
+
+    async def control_faults(self, request: web.Request) -> web.Response:
+        """``GET|POST /_sim/faults``: read or patch a host's faults (``host`` key, optional)."""
+        host = request.query.get("host")
+        changes: dict[str, Any] = {}
+        if request.method == "POST":
+            changes = await _json_object(request)
+            host = changes.pop("host", host)
+            clear = bool(changes.pop("clear", False))
+        else:
+            clear = False
+        faults = self.ctx.server.own_faults(host) if host else self.ctx.default_faults
+        try:
+            if clear:
+                faults.clear()
+            faults.patch(changes)
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        return web.json_response(faults.snapshot())
+
+    async def control_orders(self, request: web.Request) -> web.Response:
+        """``POST /_sim/orders``: ``{account, n, symbol?, age_s?}`` -> new order ids."""
+        data = await _json_object(request)
+        account = str(data.get("account", "spot"))
+        if account not in self.exchange.accounts:
+            raise web.HTTPNotFound(text=f"no account {account}")
+        n = int(data.get("n", 1))
+        symbol = data.get("symbol")
+        age = data.get("age_s")
+        made = self.exchange.generate_orders(
+            account,
+            n,
+            self.ctx.rng,
+            symbols=[str(symbol)] if symbol else None,
+            age_s=(float(age), float(age)) if age is not None else None,
+        )
+        return web.json_response({"order_ids": [o.order_id for o in made]})
+
+    async def control_fill(self, request: web.Request) -> web.Response:
+        """``POST /_sim/fill``: ``{account, order_id, qty?}`` fills an order."""
+        data = await _json_object(request)
+        qty = data.get("qty")
+        order = self.exchange.fill(
+            str(data.get("account", "spot")), str(data.get("order_id")), None if qty is None else str(qty)
+        )
+        if order is None:
+            raise web.HTTPNotFound(text="no such open order")
+        return web.json_response({"order_id": order.order_id, "status": order.status, "filled": order.filled})
+
+    async def control_arrivals(self, request: web.Request) -> web.Response:
+        """``GET /_sim/arrivals[?since_ns=]`` lists arrivals; ``DELETE`` clears them."""
+        if request.method == "DELETE":
+            self.exchange.arrivals.clear()
+            return web.json_response({"arrivals": []})
+        since = int(request.query.get("since_ns", "0"))
+        rows = [list(a) for a in self.exchange.arrivals if a.t_ns >= since]
+        return web.json_response({"arrivals": rows})
+
+    async def control_state(self, request: web.Request) -> web.Response:
+        """``GET /_sim/state``: order counts per account, status, limits."""
+        return web.json_response(
+            {
+                "accounts": self.exchange.counts(),
+                "system_status": self.ctx.default_faults.system_status,
+                "rate_limits": self.exchange.rate_limits_enabled,
+            }
+        )
+
+    async def control_accounts(self, request: web.Request) -> web.Response:
+        """``POST /_sim/accounts``: ``{name, kind, permissions?, tier?}`` -> key and secret."""
+        data = await _json_object(request)
+        perms = data.get("permissions")
+        try:
+            account = self.exchange.add_account(
+                str(data["name"]),
+                data.get("kind", "spot"),
+                permissions=None if perms is None else [str(p) for p in perms],
+                tier=str(data.get("tier", "intermediate")),
+            )
+        except (KeyError, ValueError) as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        return web.json_response({"name": account.name, "key": account.api_key, "secret": account.secret})
+
+    async def control_limits(self, request: web.Request) -> web.Response:
+        """``POST /_sim/rate_limits``: ``{enabled}`` switches rate limiting."""
+        data = await _json_object(request)
+        self.exchange.rate_limits_enabled = bool(data.get("enabled", True))
+        return web.json_response({"enabled": self.exchange.rate_limits_enabled})
+
+    async def control_invalidate_tokens(self, request: web.Request) -> web.Response:
+        """``POST /_sim/tokens/invalidate``: ``{account}`` revokes its WS tokens."""
+        data = await _json_object(request)
+        count = self.exchange.invalidate_tokens(str(data.get("account", "spot")))
+        return web.json_response({"invalidated": count})
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json() if await request.read() else {}
+    except ValueError:
+        raise web.HTTPBadRequest(text="body must be JSON") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    return data
+
+
+def _drop(request: web.Request) -> None:
+    """Close the connection under a request without answering."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+
+
+_METHODS: dict[str, _Method] = {
+    "OpenOrders": _Method(SpotRestHost.open_orders, ("query",), 1),
+    "QueryOrders": _Method(SpotRestHost.query_orders, ("query",), 1),
+    "CancelOrder": _Method(SpotRestHost.cancel_order, ("cancel", "trade"), 0),
+    "CancelAll": _Method(SpotRestHost.cancel_all, ("cancel", "trade"), 1),
+    "CancelOrderBatch": _Method(SpotRestHost.cancel_order_batch, ("cancel", "trade"), 1),
+    "CancelAllOrdersAfter": _Method(SpotRestHost.cancel_all_orders_after, ("cancel", "trade"), 1),
+    "GetWebSocketsToken": _Method(SpotRestHost.get_websockets_token, ("websocket",), 1),
+    "AddOrder": _Method(SpotRestHost.add_order, ("trade",), 0),
+}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@web.middleware
+async def _loopback_only(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Refuse the control API to any peer that is not on this machine."""
+    if request.path.startswith(CONTROL_PREFIX) and not _is_loopback(request.remote or ""):
+        raise web.HTTPForbidden()
+    return await handler(request)
+
+
+def build_spot_rest_app(ctx: HostContext) -> web.Application:
+    """Build the aiohttp application of the Spot REST host.
+
+    The ``/_sim/`` control API is mounted only when the server binds a loopback address.
+
+    Args:
+        ctx: The host context from ``SimServer``.
+
+    Returns:
+        The application.
+    """
+    host = SpotRestHost(ctx)
+    app = web.Application(middlewares=[_loopback_only, host.front_door])
+    app.router.add_post(PRIVATE_PREFIX + "{method}", host.private)
+    app.router.add_get("/0/public/Time", host.public_time)
+    app.router.add_get("/0/public/SystemStatus", host.public_system_status)
+    if _is_loopback(ctx.bind_host):
+        app.router.add_route("*", "/_sim/faults", host.control_faults)
+        app.router.add_post("/_sim/orders", host.control_orders)
+        app.router.add_post("/_sim/fill", host.control_fill)
+        app.router.add_route("*", "/_sim/arrivals", host.control_arrivals)
+        app.router.add_get("/_sim/state", host.control_state)
+        app.router.add_post("/_sim/accounts", host.control_accounts)
+        app.router.add_post("/_sim/rate_limits", host.control_limits)
+        app.router.add_post("/_sim/tokens/invalidate", host.control_invalidate_tokens)
+    return app
