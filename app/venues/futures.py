@@ -1,0 +1,253 @@
+"""Kraken Futures venue: REST v3 listing and cancels plus the WS open_orders feed, as one Venue."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import httpx
+from websockets.asyncio.client import connect as ws_connect
+
+from app.core.accounts import AccountSpec, endpoint
+from app.core.errors import AuthError
+from app.core.ledger import CancelState, Outcome
+from app.core.orders import CancelRef, IdKind, Order, VenueKind
+from app.core.plan import CancelRequest, RequestForm, VenueLimits
+from app.venues import futures_wire as wire
+from app.venues.base import (
+    CancelReply,
+    Credentials,
+    DeadmanStatus,
+    KeyCheck,
+    LinkSink,
+    StreamEvent,
+    StreamKind,
+    StreamSink,
+)
+from app.venues.futures_rest import FuturesRest
+from app.venues.futures_ws import ConnectFn, FuturesOrderFeed
+from app.venues.nonces import NonceSource
+
+log = logging.getLogger("app.venues.futures")
+
+PROBE_CLI_ORD_ID = "kcc-permission-probe"  # cancelling it is harmless: no such order exists
+_REMOVALS_KEPT = 10_000
+OPTION_PROCESS_BEFORE = "process_before_ms"
+
+
+class FuturesVenue:
+    """One Kraken Futures account.
+
+    Rules: listing and cancels go over REST v3 (signed, nonce-ordered, budgeted: see
+    ``FuturesRest``); live updates come from the WS ``open_orders`` feed. An order is reported
+    CANCELLED only when Kraken's inner status for that very order says ``cancelled``, when
+    cancelallorders lists it among ``cancelledOrders``, or when the feed removed it with a cancel
+    reason; ``result: success`` alone proves nothing. Timeouts and dropped connections raise
+    ``TransportError`` (effect unknown), never an outcome. A symbol cancel-all is only ever sent
+    with its symbol.
+    """
+
+    kind = VenueKind.FUTURES
+    # batchorder has no documented maximum: see futures_wire.BATCH_MAX. Each instruction names
+    # its own id field, so order ids and client ids may share a batch.
+    limits = VenueLimits(
+        max_batch=wire.BATCH_MAX,
+        min_batch=2,
+        cancel_all=True,
+        cancel_all_for_symbol=True,
+        batch_mixes_id_kinds=True,
+    )
+    streams = True
+
+    def __init__(
+        self,
+        account_id: str,
+        rest_url: str,
+        ws_url: str,
+        credentials: Credentials,
+        nonces: NonceSource,
+        *,
+        client: httpx.AsyncClient | None = None,
+        connect: ConnectFn = ws_connect,
+        process_before_ms: int | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.account_id = account_id
+        self.rest = FuturesRest(rest_url, credentials, nonces, client)
+        self.feed = FuturesOrderFeed(account_id, ws_url, credentials, connect=connect, rng=rng)
+        self.process_before_ms = process_before_ms if process_before_ms and process_before_ms > 0 else None
+        self._clock = clock
+        # What the feed proved about orders that left the book, for confirm().
+        self._removed: OrderedDict[str, Outcome] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"FuturesVenue({self.account_id!r}, {self.rest.origin!r}, {self.feed.url!r})"
+
+    # ----------------------------------------------------------------------- listing
+
+    async def list_open_orders(self) -> list[Order]:
+        """Every open order (GET openorders, cost 2)."""
+        return await self.rest.open_orders(self.account_id)
+
+    # ----------------------------------------------------------------------- cancels
+
+    async def execute(self, request: CancelRequest) -> CancelReply:
+        """Send one planned request: cancelorder, batchorder or cancelallorders [symbol].
+
+        Raises:
+            ValueError: a request this venue cannot send (userref, oversize batch, no symbol).
+            VenueError: as ``FuturesRest.call``.
+        """
+        if request.form is RequestForm.ALL:
+            return await self._cancel_all(None)
+        if request.form is RequestForm.ALL_FOR_SYMBOL:
+            if not request.symbol:
+                raise ValueError("a symbol cancel-all needs its symbol (never widened to all)")
+            return await self._cancel_all(request.symbol)
+        if any(r.kind is IdKind.USERREF for r in request.refs):
+            raise ValueError("Kraken Futures has no userref")
+        by_client = {o.client_id: o.order_id for o in request.orders if o.client_id}
+        if request.form is RequestForm.BATCH:
+            if not 1 <= len(request.refs) <= wire.BATCH_MAX:
+                raise ValueError(
+                    f"a Futures batch holds 1..{wire.BATCH_MAX} cancels, not {len(request.refs)}"
+                )
+            items, server_time = await self.rest.batch_cancel(request.refs)
+            outcomes = wire.match_items(items, request.refs, by_client)
+            received = next((i.received_time for i in items if i.received_time), None)
+            return CancelReply(outcomes, venue_time_in=received, venue_time_out=server_time)
+        if request.form is not RequestForm.SINGLE or len(request.refs) != 1:
+            raise ValueError(f"Futures cannot send {request.form} with {len(request.refs)} refs")
+        ref = request.refs[0]
+        before = None
+        if self.process_before_ms is not None:
+            # Measured from when the trader's request reached the venue, so a wait for the
+            # budget counts against it: "reject my cancel if it arrives later than N ms".
+            before = wire.process_before(self._clock(), self.process_before_ms)
+        item, server_time = await self.rest.cancel_order(ref, before)
+        key = self._single_key(ref, item, by_client)
+        outcomes = {key: item.outcome} if key is not None else {}
+        return CancelReply(outcomes, venue_time_in=item.received_time, venue_time_out=server_time)
+
+    @staticmethod
+    def _single_key(ref: CancelRef, item: wire.CancelItem, by_client: dict[str, str]) -> str | None:
+        if ref.kind is IdKind.ORDER_ID:
+            if item.order_id is not None and item.order_id != ref.value:
+                log.error("cancelorder for %s answered about %s; ignoring it", ref.value, item.order_id)
+                return None
+            return ref.value
+        return by_client.get(ref.value) or item.order_id
+
+    async def _cancel_all(self, symbol: str | None) -> CancelReply:
+        result, server_time = await self.rest.cancel_all(symbol)
+        if symbol is not None and result.scope not in (None, symbol):
+            log.error("cancelallorders for %s answered with scope %r", symbol, result.scope)
+        outcomes = {oid: Outcome(CancelState.CANCELLED) for oid in result.cancelled_ids}
+        return CancelReply(
+            outcomes,
+            count=len(result.cancelled_ids),
+            venue_time_in=result.received_time,
+            venue_time_out=server_time,
+        )
+
+    async def confirm(self, orders: Sequence[Order]) -> dict[str, Outcome]:
+        """What became of ``orders``: the feed's removal reasons where known, else a fresh listing.
+
+        An order still listed failed to cancel; one no longer listed is already gone (Kraken's
+        REST has no per-order history we could cite as proof of a cancel).
+        """
+        out: dict[str, Outcome] = {}
+        pending = [o for o in orders if o.order_id not in self._removed]
+        still_open: set[str] = set()
+        if pending:
+            still_open = {o.order_id for o in await self.list_open_orders()}
+        for order in orders:
+            proven = self._removed.get(order.order_id)
+            if proven is not None:
+                out[order.order_id] = proven
+            elif order.order_id in still_open:
+                out[order.order_id] = Outcome(CancelState.FAILED, "still open after the cancel")
+            else:
+                out[order.order_id] = Outcome(CancelState.ALREADY_GONE, "no longer open")
+        return out
+
+    async def arm_deadman(self, timeout_s: int) -> DeadmanStatus:
+        """cancelallordersafter; 0 disarms (Kraken suggests re-arming every 15-20 s with 60)."""
+        current, trigger = await self.rest.cancel_all_after(timeout_s)
+        return DeadmanStatus(current, trigger)
+
+    # ----------------------------------------------------------------------- stream
+
+    def _remember(self, event: StreamEvent) -> None:
+        if event.kind is StreamKind.REMOVED and event.order_id and event.outcome is not None:
+            self._removed[event.order_id] = event.outcome
+            self._removed.move_to_end(event.order_id)
+            while len(self._removed) > _REMOVALS_KEPT:
+                self._removed.popitem(last=False)
+
+    async def run_stream(self, sink: StreamSink, link: LinkSink) -> None:
+        """The open_orders feed into ``sink`` until cancelled (see ``FuturesOrderFeed``).
+
+        Raises:
+            AuthError: Kraken refused the signed challenge.
+        """
+
+        def deliver(event: StreamEvent) -> None:
+            self._remember(event)
+            sink(event)
+
+        await self.feed.run(deliver, link)
+
+    # ----------------------------------------------------------------------- key
+
+    async def check_key(self) -> KeyCheck:
+        """Probe: openorders (query), then a cancel of a client id nobody uses (cancel).
+
+        Kraken Futures has no distinct permission error; when the listing works but the cancel
+        probe is refused with ``authenticationError`` the key is read-only.
+        """
+        await self.list_open_orders()
+        notes: list[str] = []
+        try:
+            item, _ = await self.rest.cancel_order(CancelRef(IdKind.CLIENT_ID, PROBE_CLI_ORD_ID))
+            # notFound proves the key may cancel; any other answer to a made-up id is unclear.
+            can_cancel: bool | None = True if item.status == wire.ST_NOT_FOUND else None
+        except AuthError:
+            can_cancel = False
+            notes.append("This key can read but not cancel: give it full access (Kraken Futures).")
+        return KeyCheck(True, can_cancel, None, tuple(notes))
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if we made it (the feed closes with its task)."""
+        await self.rest.aclose()
+
+
+def build_futures_venue(spec: AccountSpec, creds: Credentials, nonces: NonceSource) -> FuturesVenue:
+    """The registry's factory: endpoints ``futures_rest``/``futures_ws`` and ``process_before_ms``.
+
+    Args:
+        spec: the account (production endpoints unless it names others).
+        creds: its key pair.
+        nonces: the desk's shared nonce source.
+
+    Returns:
+        The venue.
+    """
+    option = spec.options.get(OPTION_PROCESS_BEFORE)
+    before_ms: int | None = None
+    if isinstance(option, int) and not isinstance(option, bool):
+        before_ms = option
+    elif isinstance(option, str) and option.strip().isdigit():
+        before_ms = int(option)
+    return FuturesVenue(
+        spec.account_id,
+        endpoint(spec, "futures_rest"),
+        endpoint(spec, "futures_ws"),
+        creds,
+        nonces,
+        process_before_ms=before_ms,
+    )
