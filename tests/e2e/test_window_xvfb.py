@@ -1,0 +1,151 @@
+"""The real window under Xvfb, driven by real key presses (xdotool), against a separate simulator.
+
+This is what a trader does: start the console on an exchange, press Ctrl+Shift+K, confirm with
+Enter, and every order on every account is gone from the exchange itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.xvfb
+
+NEEDED = ("Xvfb", "xdotool")
+
+
+def _missing() -> list[str]:
+    return [t for t in NEEDED if shutil.which(t) is None]
+
+
+@pytest.fixture
+def display() -> Iterator[str]:
+    if _missing():
+        if os.environ.get("KRAKEN_CANCEL_TEST_TMP"):
+            pytest.fail(f"scripts/test.sh should have installed {_missing()}")
+        pytest.skip(f"needs {_missing()}")
+    r, w = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(w)
+    with os.fdopen(r) as f:
+        number = f.readline().strip()
+    try:
+        yield f":{number}"
+    finally:
+        xvfb.terminate()
+        xvfb.wait(10)
+
+
+@pytest.fixture
+def simulator(tmp_path: Path) -> Iterator[tuple[dict[str, object], Path]]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.sim",
+            "--orders",
+            "40",
+            "--other-orders",
+            "12",
+            "--no-activity",
+            "--seed",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    endpoints = json.loads(line)
+    path = tmp_path / "endpoints.json"
+    path.write_text(line)
+    try:
+        yield endpoints, path
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+def open_counts(spot_rest: str) -> dict[str, int]:
+    state = httpx.get(f"{spot_rest}/_sim/state", timeout=5).json()
+    return {name: int(row["open"]) for name, row in state["accounts"].items()}
+
+
+def wait(cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def xdo(display: str, *args: str) -> str:
+    env = {**os.environ, "DISPLAY": display}
+    return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, timeout=20).stdout
+
+
+def test_kill_switch_by_keyboard_empties_every_account(
+    display: str, simulator: tuple[dict[str, object], Path], tmp_path: Path
+) -> None:
+    endpoints, path = simulator
+    spot_rest = str(endpoints["spot_rest"])
+    assert all(n > 0 for n in open_counts(spot_rest).values())
+    env = {
+        **os.environ,
+        "DISPLAY": display,
+        "QT_QPA_PLATFORM": "xcb",
+        "KRAKEN_CANCEL_HOME": str(tmp_path / "home"),
+    }
+    log_file = (tmp_path / "app.log").open("w")
+    app = subprocess.Popen(
+        [sys.executable, "-m", "app", "--endpoints", str(path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log_file,
+    )
+    try:
+        wait(
+            lambda: xdo(display, "search", "--onlyvisible", "--name", "Kraken Cancel Console").strip() != "",
+            30,
+            "the window",
+        )
+        wid = xdo(display, "search", "--onlyvisible", "--name", "Kraken Cancel Console").split()[0]
+        # Orders listed: each account's venue has asked the exchange at least once.
+        time.sleep(3)
+        xdo(display, "windowfocus", "--sync", wid)
+        before = set(xdo(display, "search", "--onlyvisible", "--class", "").split())
+        xdo(display, "key", "--clearmodifiers", "ctrl+shift+k")
+        wait(
+            lambda: set(xdo(display, "search", "--onlyvisible", "--class", "").split()) - before,
+            10,
+            "the confirmation dialog",
+        )
+        time.sleep(0.3)
+        xdo(display, "key", "Return")
+        wait(lambda: sum(open_counts(spot_rest).values()) == 0, 20, "every order to be cancelled")
+        assert app.poll() is None, "the console must still be running"
+    finally:
+        app.terminate()
+        try:
+            app.wait(15)
+        except subprocess.TimeoutExpired:
+            app.kill()
+            app.wait(5)
+        log_file.close()
+    log = (tmp_path / "app.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
