@@ -479,13 +479,13 @@ class SpotWsHost:
                     continue
                 conn.last_request = time.monotonic()
                 received = time.time()
+                data = self._arrived(conn, str(msg.data))
                 delay = self.faults.delay_s()
-                text = str(msg.data)
                 if delay:
                     # Equal delays keep requests in order (the loop's timers are FIFO).
-                    loop.call_later(delay, self._handle_safely, conn, text, received)
+                    loop.call_later(delay, self._handle_safely, conn, data, received)
                 else:
-                    self._handle_safely(conn, text, received)
+                    self._handle_safely(conn, data, received)
         finally:
             conn.stop_stream()
             self.connections.discard(conn)
@@ -553,14 +553,34 @@ class SpotWsHost:
                 self._send(conn, {"channel": "heartbeat"} if conn.version == 2 else {"event": "heartbeat"})
                 conn.last_sent = now
 
-    def _handle_safely(self, conn: _Conn, text: str, received: float) -> None:
+    def _arrived(self, conn: _Conn, text: str) -> Any:
+        """Decode a request and record its arrival first thing, before any injected latency."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return data
+        if conn.version == 2:
+            params = data.get("params")
+            token = params.get("token") if isinstance(params, dict) else None
+            path = f"v2:{data.get('method')}"
+        else:
+            sub = data.get("subscription")
+            token = data.get("token", sub.get("token") if isinstance(sub, dict) else None)
+            path = f"v1:{data.get('event')}"
+        known = self.exchange.validate_token(token) if isinstance(token, str) else None
+        self.exchange.record_arrival(HOST_NAME, path, known)
+        return data
+
+    def _handle_safely(self, conn: _Conn, data: Any, received: float) -> None:
         if conn.dropped or conn.ws.closed:
             return
         try:
             if conn.version == 2:
-                self._handle_v2(conn, text, received)
+                self._handle_v2(conn, data, received)
             else:
-                self._handle_v1(conn, text, received)
+                self._handle_v1(conn, data, received)
         except _Dropped:
             log.info("dropped connection %d mid-request", conn.connection_id)
         except Exception:
@@ -637,11 +657,7 @@ class SpotWsHost:
 
     # ----------------------------------------------------------------------- v2
 
-    def _handle_v2(self, conn: _Conn, text: str, received: float) -> None:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
+    def _handle_v2(self, conn: _Conn, data: Any, received: float) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("method"), str):
             self._send(conn, {"error": "Malformed request", "success": False, **self._times(received)})
             return
@@ -649,9 +665,6 @@ class SpotWsHost:
         req_id = data.get("req_id")
         raw_params = data.get("params")
         params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
-        token = params.get("token")
-        known = self.exchange.validate_token(token) if isinstance(token, str) else None
-        self.exchange.record_arrival(HOST_NAME, f"v2:{method}", known)
         self._drop_fault(conn)
         head: dict[str, Any] = {"method": method}
         if req_id is not None:
@@ -779,11 +792,7 @@ class SpotWsHost:
 
     # ----------------------------------------------------------------------- v1
 
-    def _handle_v1(self, conn: _Conn, text: str, received: float) -> None:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
+    def _handle_v1(self, conn: _Conn, data: Any, received: float) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("event"), str):
             self._send(conn, {"errorMessage": "Malformed request", "event": "error", "status": "error"})
             return
@@ -792,8 +801,6 @@ class SpotWsHost:
         raw_sub = data.get("subscription")
         sub: dict[str, Any] = raw_sub if isinstance(raw_sub, dict) else {}
         token = data.get("token", sub.get("token"))
-        known = self.exchange.validate_token(token) if isinstance(token, str) else None
-        self.exchange.record_arrival(HOST_NAME, f"v1:{event}", known)
         self._drop_fault(conn)
         tail = {} if reqid is None else {"reqid": reqid}
         if event == "ping":

@@ -10,13 +10,9 @@ from app.venues.base import Credentials, Venue
 from app.venues.futures import build_futures_venue
 from app.venues.nonces import NonceSource
 from app.venues.prime_ws import PrimeWsVenue
-from app.venues.spot_rest import SpotRestVenue
+from app.venues.spot import build_spot_venue
 
 VenueFactory = Callable[[AccountSpec, Credentials, NonceSource], Venue]
-
-
-def _spot(spec: AccountSpec, creds: Credentials, nonces: NonceSource) -> Venue:
-    return SpotRestVenue(spec.account_id, endpoint(spec, "spot_rest"), creds, nonces)
 
 
 def _prime(spec: AccountSpec, creds: Credentials, nonces: NonceSource) -> Venue:
@@ -24,7 +20,7 @@ def _prime(spec: AccountSpec, creds: Credentials, nonces: NonceSource) -> Venue:
 
 
 FACTORIES: dict[VenueKind, VenueFactory] = {
-    VenueKind.SPOT: _spot,
+    VenueKind.SPOT: build_spot_venue,
     VenueKind.FUTURES: build_futures_venue,
     VenueKind.PRIME: _prime,
 }

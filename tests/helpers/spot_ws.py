@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest_asyncio
 from aiohttp import web
 
 from app.sim.faults import Faults
@@ -91,7 +90,12 @@ class WsSim:
     def add(self, n: int = 1, *, symbol: str = "XBT/USD", **kw: Any) -> list[SimOrder]:
         out = []
         for i in range(n):
-            params: dict[str, Any] = {"side": "buy", "order_type": "limit", "qty": "0.5", "price": f"{60000 + i}"}
+            params: dict[str, Any] = {
+                "side": "buy",
+                "order_type": "limit",
+                "qty": "0.5",
+                "price": f"{60000 + i}",
+            }
             params.update(kw)
             out.append(
                 self.exchange.add_order(
@@ -115,8 +119,9 @@ class WsSim:
         return sum(1 for a in self.exchange.arrivals if a.path == path)
 
 
-@pytest_asyncio.fixture
-async def ws_sim() -> AsyncIterator[WsSim]:
+@contextlib.asynccontextmanager
+async def ws_simulator() -> AsyncIterator[WsSim]:
+    """Run the simulator's Spot REST and ws-auth hosts for the block; close every venue made."""
     clock = Clock()
     exchange = Exchange(seed=5, clock=clock, rate_limits=False)
     exchange.add_account(ACCOUNT, "spot")
@@ -130,7 +135,10 @@ async def ws_sim() -> AsyncIterator[WsSim]:
     server = SimServer(
         exchange,
         Faults(),
-        hosts=[HostSpec("spot_rest", build=build_spot_rest_app), HostSpec("spot_ws", build=build, urls=SPOT_WS_URLS)],
+        hosts=[
+            HostSpec("spot_rest", build=build_spot_rest_app),
+            HostSpec("spot_ws", build=build, urls=SPOT_WS_URLS),
+        ],
     )
     endpoints = await server.start()
     sim = WsSim(exchange, server, endpoints, hosts[0], clock)
@@ -158,8 +166,8 @@ class Recorder:
         self.links.append((state, detail))
         self.changed.set()
 
-    async def until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
+        async with asyncio.timeout(within):
             while not predicate():
                 self.changed.clear()
                 await self.changed.wait()
