@@ -158,20 +158,28 @@ class SpotRestVenue:
         out: dict[str, Outcome] = {}
         ids = [o.order_id for o in orders]
         for i in range(0, len(ids), wire.QUERY_MAX):
-            chunk = ids[i : i + wire.QUERY_MAX]
-            try:
-                result = await self._private("QueryOrders", {"txid": ",".join(chunk)})
-            except VenueRejected as e:
-                if e.venue_error != wire.INVALID_ORDER:
-                    raise
-                result = {}
-            for txid in chunk:
-                raw = result.get(txid)
-                if isinstance(raw, dict):
-                    out[txid] = wire.outcome_from_status(raw)
-                else:
-                    out[txid] = Outcome(CancelState.ALREADY_GONE, "Kraken no longer knows the order")
+            await self._query_into(ids[i : i + wire.QUERY_MAX], out)
         return out
+
+    async def _query_into(self, chunk: list[str], out: dict[str, Outcome]) -> None:
+        try:
+            result = await self._private("QueryOrders", {"txid": ",".join(chunk)})
+        except VenueRejected as e:
+            if e.venue_error != wire.INVALID_ORDER:
+                raise
+            # One unknown id fails the whole call: ask one by one so a still-open order in
+            # the same chunk is never taken for gone.
+            if len(chunk) > 1:
+                for txid in chunk:
+                    await self._query_into([txid], out)
+                return
+            result = {}
+        for txid in chunk:
+            raw = result.get(txid)
+            if isinstance(raw, dict):
+                out[txid] = wire.outcome_from_status(raw)
+            else:
+                out[txid] = Outcome(CancelState.ALREADY_GONE, "Kraken no longer knows the order")
 
     async def arm_deadman(self, timeout_s: int) -> DeadmanStatus:
         """CancelAllOrdersAfter; 0 disarms."""

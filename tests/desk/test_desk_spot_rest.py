@@ -11,9 +11,9 @@ from app.venues.base import LinkState
 from tests.helpers.sim import Sim
 
 
-async def wait_for(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_for(cond, limit_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
+    end = loop.time() + limit_s
     while not cond():
         assert loop.time() < end, "condition not met in time"
         await asyncio.sleep(0.01)

@@ -1,5 +1,11 @@
 """Signatures against Kraken's published worked examples (API-FACTS section 0)."""
 
+import base64
+import hashlib
+import hmac
+
+import pytest
+
 from app.venues.signing import (
     futures_rest_sign,
     futures_ws_sign,
@@ -7,11 +13,6 @@ from app.venues.signing import (
     prime_ws_sign,
     spot_rest_sign,
 )
-import base64
-import hashlib
-import hmac
-
-import pytest
 
 SPOT_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import httpx
 import pytest
 
-from app.core.errors import AuthError, PermissionDenied, TransportError, VenueUnavailable, MalformedReply
+from app.core.errors import AuthError, MalformedReply, PermissionDenied, TransportError, VenueUnavailable
 from app.core.ledger import CancelState
 from app.core.orders import CancelRef, IdKind
 from app.core.plan import CancelIntent, CancelRequest, RequestForm, Scope, plan_cancel
@@ -197,3 +198,15 @@ async def test_malformed_reply_via_mock_transport() -> None:
     with pytest.raises(MalformedReply):
         await venue.execute(CancelRequest("s", RequestForm.ALL))
     await client.aclose()
+
+
+async def test_confirm_with_one_unknown_id_still_sees_open_orders(sim: Sim) -> None:
+    venue = sim.spot_venue()
+    a, b = (await venue.list_open_orders())[:2]
+    ghost = dataclasses.replace(a, order_id="OZZZZZ-ZZZZZ-ZZZZZZ")
+    await venue.execute(CancelRequest("spot", RequestForm.SINGLE, (CancelRef.of(a),), (a,)))
+    out = await venue.confirm([a, b, ghost])
+    await venue.aclose()
+    assert out[a.order_id].state is CancelState.CANCELLED
+    assert out[b.order_id].state is CancelState.FAILED  # still open: never "gone"
+    assert out[ghost.order_id].state is CancelState.ALREADY_GONE

@@ -1,5 +1,6 @@
 """Spot REST wire: envelopes, Kraken error strings, the seed's shapes, malformed input."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -109,7 +110,7 @@ def test_open_orders_parse() -> None:
     ],
 )
 def test_error_strings_map(message: str, cls: type) -> None:
-    body = ('{"error":["%s"]}' % message).encode()
+    body = json.dumps({"error": [message]}).encode()
     with pytest.raises(cls) as info:
         wire.parse_envelope(200, "application/json", body)
     assert info.value.venue_error == message
