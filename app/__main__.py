@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +67,10 @@ def sim_accounts(endpoints: dict[str, Any]) -> list[tuple[AccountSpec, Credentia
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``kraken-cancel`` and ``python -m app``."""
+    if sys.stdout is None:  # a windowed Windows build has no console
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     args = _parser().parse_args(argv)
     logging.basicConfig(
         stream=sys.stderr,
