@@ -1,0 +1,167 @@
+"""The one asyncio <-> Qt seam: runs desk coroutines for the widgets and turns desk events into Qt."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.core.plan import CancelIntent, Plan
+from app.desk.coordinator import CancelReport, LedgerEntry
+from app.desk.deadman import DeadmanState
+from app.desk.desk import AccountStatus, Desk
+from app.ui.models import ActivityModel, OrdersTableModel
+
+log = logging.getLogger("app.ui.bridge")
+
+
+class DeskBridge(QObject):
+    """Holds the desk; widgets call its commands and listen to its signals, never awaiting.
+
+    Signals:
+        failed(str): a task failed; the text says what and why (shown in the status bar).
+        cancel_started(object): ``(CancelIntent, Plan)`` just before the cancel is sent.
+        cancel_settled(object): the ``CancelReport`` of a finished cancel.
+        ledger_transitioned(object): ``list[LedgerEntry]`` that moved in the cancel ledger.
+        account_changed(object): an ``AccountStatus`` (new account, state or count).
+        account_removed(str): an account id that was removed.
+        deadman_changed(object): a ``DeadmanState``.
+        busy_changed(int): how many tasks the bridge is running.
+
+    Rules kept:
+    - every coroutine runs as a named task held in a set until it ends (no task is garbage
+      collected mid-flight), and a failing task is logged and reported through ``failed``; it
+      never propagates into Qt;
+    - desk events arrive synchronously on the GUI thread (qasync runs asyncio inside Qt's loop),
+      so they become model calls at once: the orders model follows the store row by row;
+    - nothing here opens a modal loop (no ``exec()``): dialogs are the widgets' business.
+    """
+
+    failed = Signal(str)
+    cancel_started = Signal(object)
+    cancel_settled = Signal(object)
+    ledger_transitioned = Signal(object)
+    account_changed = Signal(object)
+    account_removed = Signal(str)
+    deadman_changed = Signal(object)
+    busy_changed = Signal(int)
+
+    def __init__(self, desk: Desk, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.desk = desk
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.orders_model = OrdersTableModel(
+            outcome_of=desk.store.outcome, account_name=self.account_name, parent=self
+        )
+        self.activity_model = ActivityModel(account_name=self.account_name, parent=self)
+        self.orders_model.load(desk.store.orders())
+        store, coord = desk.store, desk.coordinator
+        self._disconnects: list[Callable[[], None]] = [
+            store.inserted.connect(self.orders_model.insert_orders),
+            store.updated.connect(self.orders_model.update_orders),
+            store.removed.connect(self.orders_model.remove_keys),
+            coord.transitioned.connect(self._on_transitioned),
+            coord.settled.connect(self.cancel_settled.emit),
+            desk.account_changed.connect(self._on_account_changed),
+            desk.account_removed.connect(self.account_removed.emit),
+            desk.deadman.changed.connect(self.deadman_changed.emit),
+        ]
+        self._names: dict[str, str] = {aid: st.name for aid, st in desk.status.items()}
+
+    # --- desk events -----------------------------------------------------------------------
+
+    def _on_transitioned(self, entries: list[LedgerEntry]) -> None:
+        self.activity_model.add_entries(entries)
+        self.ledger_transitioned.emit(entries)
+
+    def _on_account_changed(self, status: AccountStatus) -> None:
+        old = self._names.get(status.account_id)
+        self._names[status.account_id] = status.name
+        if old is not None and old != status.name:
+            self.orders_model.refresh_accounts(status.account_id)
+        self.account_changed.emit(status)
+
+    def account_name(self, account_id: str) -> str:
+        """What the trader calls an account (its id if unknown)."""
+        name = self._names.get(account_id)
+        if name is None:
+            st = self.desk.status.get(account_id)
+            name = st.name if st is not None else account_id
+        return name
+
+    # --- running coroutines ------------------------------------------------------------------
+
+    @property
+    def tasks(self) -> frozenset[asyncio.Task[Any]]:
+        """The tasks still running."""
+        return frozenset(self._tasks)
+
+    def run(self, coro: Coroutine[Any, Any, Any], name: str, *, what: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task the bridge keeps until it ends; failures become ``failed``.
+
+        Args:
+            coro: the coroutine.
+            name: the task's name (seen in debuggers and logs).
+            what: a few words for the trader if it fails, e.g. ``"refresh"``.
+
+        Returns:
+            The task (callers may add callbacks; they need not keep it).
+        """
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        self.busy_changed.emit(len(self._tasks))
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            self.busy_changed.emit(len(self._tasks))
+            if t.cancelled():
+                return
+            exc = t.exception()
+            if exc is not None:
+                log.error("%s failed", what, exc_info=exc)
+                self.failed.emit(f"{what} failed: {exc or type(exc).__name__}")
+
+        task.add_done_callback(done)
+        return task
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def plan(self, intent: CancelIntent) -> Plan:
+        """What ``intent`` would send now (synchronous: for a confirmation)."""
+        return self.desk.plan(intent)
+
+    def cancel(self, intent: CancelIntent, plan: Plan | None = None) -> asyncio.Task[CancelReport]:
+        """Start a cancel; the result arrives as ``cancel_settled``."""
+        plan = plan if plan is not None else self.desk.plan(intent)
+        self.cancel_started.emit((intent, plan))
+        return self.run(
+            self.desk.cancel(intent, plan), f"cancel-{intent.scope.value}", what=intent.describe()
+        )
+
+    def refresh(self, account_id: str | None = None) -> asyncio.Task[None]:
+        """Re-list now (all accounts, or one)."""
+        return self.run(self.desk.refresh(account_id), "refresh", what="refresh")
+
+    def set_deadman(self, armed: bool) -> asyncio.Task[None]:
+        """Arm (and keep refreshing) or disarm the dead man's switch on every account."""
+        if armed:
+            return self.run(self.desk.deadman.arm(), "deadman-arm", what="arming the dead man's switch")
+        return self.run(self.desk.deadman.disarm(), "deadman-disarm", what="disarming the dead man's switch")
+
+    def deadman_states(self) -> list[DeadmanState]:
+        """The switch state of every account, as last heard."""
+        return list(self.desk.deadman.states.values())
+
+    async def aclose(self) -> None:
+        """Stop listening to the desk and cancel the tasks still running (the desk stays open)."""
+        for disconnect in self._disconnects:
+            disconnect()
+        self._disconnects.clear()
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

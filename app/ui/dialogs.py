@@ -1,0 +1,598 @@
+"""Dialogs: cancel confirmations, the Accounts dialog (keys go to the OS keychain only), shortcuts help.
+
+Every dialog is shown with ``open()`` (window-modal, no nested event loop) and answers through its
+``accepted``/``rejected``/``finished`` signals: ``exec()`` inside a coroutine would re-enter the
+qasync loop (qasync's documentation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Collection, Sequence
+from dataclasses import replace
+from typing import Protocol, runtime_checkable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.accounts import PRODUCTION_ENDPOINTS, AccountSpec, Transport
+from app.core.errors import KeychainError
+from app.core.orders import VenueKind
+from app.ui.bridge import DeskBridge
+from app.venues.base import KeyCheck
+from app.venues.signing import is_valid_b64_secret
+
+log = logging.getLogger("app.ui.dialogs")
+
+
+# --- the accounts store the composition root provides ----------------------------------------
+
+
+@runtime_checkable
+class AccountsStore(Protocol):
+    """Where accounts are kept; provided by the composition root (``app.__main__``).
+
+    ``list`` reads the config file (no keychain) and is called on the GUI thread. ``save`` and
+    ``remove`` may block on the OS keychain (D-Bus): the UI calls them through
+    ``asyncio.to_thread`` and they must not touch the desk. Secrets go to the keychain only;
+    a missing or locked keychain raises ``KeychainError`` (never a plaintext fallback).
+    """
+
+    def list(self) -> list[AccountSpec]:
+        """Every configured account."""
+        ...
+
+    def save(self, spec: AccountSpec, api_key: str | None, secret: str | None) -> None:
+        """Store ``spec`` (config) and, when both are given, the key pair (keychain only).
+
+        ``None`` for both keeps the stored key (an edit of the name or endpoints).
+
+        Raises:
+            KeychainError: the keychain is missing, locked or refused.
+        """
+        ...
+
+    def remove(self, account_id: str) -> None:
+        """Forget an account: its config entry and its keychain entry.
+
+        Raises:
+            KeychainError: the keychain is missing, locked or refused.
+        """
+        ...
+
+    def check(self, spec: AccountSpec, api_key: str, secret: str) -> Awaitable[KeyCheck]:
+        """Probe what a key may do (a throwaway venue, closed afterwards)."""
+        ...
+
+    def connect(self, spec: AccountSpec) -> Awaitable[None]:
+        """(Re)connect a saved account on the desk with its stored key.
+
+        Raises:
+            KeychainError: the key cannot be read.
+            ValueError: the venue is not supported by this version.
+        """
+        ...
+
+
+RECOMMENDATION = (
+    "Recommended: a key with only the query permissions (open orders) and 'Cancel & close orders'. "
+    "This console never places orders, trades or withdraws, so it needs nothing more."
+)
+
+
+def describe_key_check(check: KeyCheck) -> str:
+    """One line per capability, then the venue's notes, then our recommendation."""
+
+    def yn(value: bool | None) -> str:
+        return {True: "yes", False: "no", None: "could not tell"}[value]
+
+    lines = [
+        f"Query open orders: {yn(check.can_query)}",
+        f"Cancel orders: {yn(check.can_cancel)}",
+        f"WebSocket access: {yn(check.can_websocket)}",
+    ]
+    lines.extend(check.notes)
+    if check.can_cancel is False:
+        lines.append("This key cannot cancel: the console can only show its orders.")
+    lines.append(RECOMMENDATION)
+    return "\n".join(lines)
+
+
+# --- confirmations -----------------------------------------------------------------------------
+
+
+class ConfirmCancelDialog(QDialog):
+    """Asks before a cancel that may touch more than one order.
+
+    Rules kept: Enter confirms (the default button is "Cancel orders"), Esc keeps the orders;
+    shown with ``open()`` only; the text says how many orders, where, and for cancel-all forms
+    that orders placed since the last refresh go too.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        headline: str,
+        details: Sequence[str],
+        *,
+        confirm_text: str = "Cancel orders",
+        danger: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setObjectName("confirm_cancel_dialog")
+        layout = QVBoxLayout(self)
+        self.headline = QLabel(headline)
+        self.headline.setObjectName("headline")
+        font = self.headline.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        self.headline.setFont(font)
+        self.headline.setWordWrap(True)
+        layout.addWidget(self.headline)
+        self.details = QLabel("\n".join(details))
+        self.details.setObjectName("details")
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.details)
+        buttons = QDialogButtonBox()
+        self.keep_button = buttons.addButton("Keep orders (Esc)", QDialogButtonBox.ButtonRole.RejectRole)
+        self.confirm_button = buttons.addButton(
+            f"{confirm_text} (Enter)", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.keep_button.setAutoDefault(False)
+        self.keep_button.setDefault(False)
+        self.confirm_button.setDefault(True)
+        self.confirm_button.setAutoDefault(True)
+        if danger:
+            self.confirm_button.setStyleSheet("QPushButton { background: #c0392b; color: white; }")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.confirm_button.setFocus()
+
+    def showEvent(self, event: object) -> None:
+        super().showEvent(event)  # type: ignore[arg-type]
+        self.confirm_button.setFocus()
+
+
+class ShortcutsDialog(QDialog):
+    """Lists the keyboard shortcuts (Help > Keyboard shortcuts)."""
+
+    def __init__(self, shortcuts: Sequence[tuple[str, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        self.setObjectName("shortcuts_dialog")
+        layout = QVBoxLayout(self)
+        self.table = QTableWidget(len(shortcuts), 2, self)
+        self.table.setHorizontalHeaderLabels(["Keys", "Action"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for row, (keys, what) in enumerate(shortcuts):
+            native = QKeySequence(keys).toString(QKeySequence.SequenceFormat.NativeText) or keys
+            self.table.setItem(row, 0, QTableWidgetItem(native))
+            self.table.setItem(row, 1, QTableWidgetItem(what))
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        layout.addWidget(self.table)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(520, 420)
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+VENUE_LABELS: dict[VenueKind, str] = {
+    VenueKind.SPOT: "Spot",
+    VenueKind.FUTURES: "Futures",
+    VenueKind.PRIME: "Prime",
+}
+TRANSPORT_LABELS: dict[Transport, str] = {
+    Transport.WS_V2: "WebSocket v2",
+    Transport.WS_V1: "WebSocket v1 (legacy)",
+    Transport.REST: "REST",
+}
+ENDPOINT_ROLES: dict[VenueKind, tuple[tuple[str, str], ...]] = {
+    VenueKind.SPOT: (
+        ("spot_rest", "REST base URL"),
+        ("spot_ws_v2", "WebSocket v2 URL"),
+        ("spot_ws_v1", "WebSocket v1 URL"),
+    ),
+    VenueKind.FUTURES: (("futures_rest", "REST base URL"), ("futures_ws", "WebSocket URL")),
+    VenueKind.PRIME: (("prime_ws", "WebSocket URL"),),
+}
+
+
+def new_account_id(name: str, taken: set[str]) -> str:
+    """A stable id from a name: lowercase, dashes, unique among ``taken``."""
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "account"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate = f"{base}-{n}"
+        n += 1
+    return candidate
+
+
+class AccountEditDialog(QDialog):
+    """Adds or edits one account: name, venue, key pair, Spot transports, optional endpoints.
+
+    Rules kept: the secret field is a password field; the secret is validated (Spot and Futures:
+    standard base64 of 64 bytes) before the dialog accepts; when editing, empty key fields keep
+    the stored key; the key and secret are handed over once (``take_credentials``) and the
+    fields are cleared, so they live no longer than needed; nothing here logs them.
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: AccountSpec | None = None,
+        taken_names: Collection[str] = (),
+        taken_ids: Collection[str] = (),
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("account_edit_dialog")
+        self._spec = spec
+        self._taken_names = {n.casefold() for n in taken_names}
+        self._taken_ids = set(taken_ids)
+        self.setWindowTitle("Edit account" if spec else "Add account")
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.name_edit = QLineEdit(spec.name if spec else "")
+        self.name_edit.setObjectName("name")
+        form.addRow("Name", self.name_edit)
+        self.venue_combo = QComboBox()
+        self.venue_combo.setObjectName("venue")
+        for kind, label in VENUE_LABELS.items():
+            self.venue_combo.addItem(label, kind)
+        if spec is not None:
+            self.venue_combo.setCurrentIndex(list(VENUE_LABELS).index(spec.venue))
+            self.venue_combo.setEnabled(False)  # another venue is another account
+        form.addRow("Venue", self.venue_combo)
+        keep = "leave empty to keep the stored key" if spec else ""
+        self.key_edit = QLineEdit()
+        self.key_edit.setObjectName("api_key")
+        self.key_edit.setPlaceholderText(keep or "API key")
+        form.addRow("API key", self.key_edit)
+        self.secret_edit = QLineEdit()
+        self.secret_edit.setObjectName("secret")
+        self.secret_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.secret_edit.setPlaceholderText(keep or "private key (secret)")
+        form.addRow("Secret", self.secret_edit)
+        self.stream_combo = QComboBox()
+        self.cancel_combo = QComboBox()
+        for combo, current in (
+            (self.stream_combo, spec.stream_transport if spec else Transport.WS_V2),
+            (self.cancel_combo, spec.cancel_transport if spec else Transport.WS_V2),
+        ):
+            for t, label in TRANSPORT_LABELS.items():
+                combo.addItem(label, t)
+            combo.setCurrentIndex(list(TRANSPORT_LABELS).index(current))
+        self.stream_label = QLabel("Stream orders via")
+        self.cancel_label = QLabel("Cancel via")
+        form.addRow(self.stream_label, self.stream_combo)
+        form.addRow(self.cancel_label, self.cancel_combo)
+        layout.addLayout(form)
+        self.endpoints_box = QGroupBox("Endpoints (optional: empty means Kraken's production hosts)")
+        self.endpoints_form = QFormLayout(self.endpoints_box)
+        self.endpoint_edits: dict[str, QLineEdit] = {}
+        layout.addWidget(self.endpoints_box)
+        self.error_label = QLabel()
+        self.error_label.setObjectName("error")
+        self.error_label.setStyleSheet("color: #c0392b;")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.save_button.setDefault(True)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.venue_combo.currentIndexChanged.connect(self._venue_changed)
+        self._venue_changed()
+        self._credentials: tuple[str, str] | None = None
+        self.resize(560, 0)
+
+    @property
+    def venue(self) -> VenueKind:
+        """The venue chosen."""
+        kind: VenueKind = self.venue_combo.currentData()
+        return kind
+
+    def _venue_changed(self) -> None:
+        spot = self.venue is VenueKind.SPOT
+        for w in (self.stream_label, self.stream_combo, self.cancel_label, self.cancel_combo):
+            w.setVisible(spot)
+        while self.endpoints_form.rowCount():
+            self.endpoints_form.removeRow(0)
+        self.endpoint_edits.clear()
+        for role, label in ENDPOINT_ROLES[self.venue]:
+            edit = QLineEdit(self._spec.endpoints.get(role, "") if self._spec else "")
+            edit.setObjectName(f"endpoint_{role}")
+            edit.setPlaceholderText(PRODUCTION_ENDPOINTS[role])
+            self.endpoint_edits[role] = edit
+            self.endpoints_form.addRow(label, edit)
+
+    def validate(self) -> str | None:
+        """What is wrong with the form, or None when it can be saved."""
+        name = self.name_edit.text().strip()
+        if not name:
+            return "Give the account a name."
+        own = self._spec.name.casefold() if self._spec else None
+        if name.casefold() in self._taken_names and name.casefold() != own:
+            return f"An account called {name!r} exists already."
+        key, secret = self.key_edit.text().strip(), self.secret_edit.text().strip()
+        if self._spec is None or key or secret:
+            if not key:
+                return "Enter the API key."
+            if not secret:
+                return "Enter the secret (private key)."
+            if self.venue in (VenueKind.SPOT, VenueKind.FUTURES) and not is_valid_b64_secret(secret):
+                # Kraken Spot and Futures secrets are base64 of 64 bytes (API-FACTS, signing).
+                return (
+                    "This secret is not a Kraken secret: it should be base64 text decoding to 64 bytes. "
+                    "Copy it again from Kraken's API key page."
+                )
+        for role, edit in self.endpoint_edits.items():
+            url = edit.text().strip()
+            schemes = ("ws://", "wss://") if "ws" in role.split("_")[-1] else ("http://", "https://")
+            if url and not url.startswith(schemes):
+                return f"The {role} endpoint must start with {' or '.join(schemes)}"
+        return None
+
+    def accept(self) -> None:
+        """Accept only a valid form; the credentials are taken from the fields."""
+        problem = self.validate()
+        if problem is not None:
+            self.error_label.setText(problem)
+            self.error_label.show()
+            return
+        key, secret = self.key_edit.text().strip(), self.secret_edit.text().strip()
+        self._credentials = (key, secret) if key and secret else None
+        self.key_edit.clear()
+        self.secret_edit.clear()
+        super().accept()
+
+    def result_spec(self) -> AccountSpec:
+        """The account as entered (call after ``accepted``)."""
+        name = self.name_edit.text().strip()
+        endpoints = {r: e.text().strip() for r, e in self.endpoint_edits.items() if e.text().strip()}
+        spot = self.venue is VenueKind.SPOT
+        if self._spec is not None:
+            return replace(
+                self._spec,
+                name=name,
+                endpoints=endpoints,
+                stream_transport=self.stream_combo.currentData() if spot else self._spec.stream_transport,
+                cancel_transport=self.cancel_combo.currentData() if spot else self._spec.cancel_transport,
+            )
+        return AccountSpec(
+            account_id=new_account_id(name, self._taken_ids),
+            name=name,
+            venue=self.venue,
+            endpoints=endpoints,
+            stream_transport=self.stream_combo.currentData() if spot else Transport.WS_V2,
+            cancel_transport=self.cancel_combo.currentData() if spot else Transport.WS_V2,
+        )
+
+    def take_credentials(self) -> tuple[str, str] | None:
+        """The entered (key, secret), once; None when the stored key is kept."""
+        creds, self._credentials = self._credentials, None
+        return creds
+
+
+class AccountsDialog(QDialog):
+    """Lists, adds, edits and removes accounts, through the composition root's ``AccountsStore``.
+
+    Signals:
+        busy_changed(bool): a save, check or removal is running.
+
+    Rules kept: keychain failures are shown as they are, with what to do, and nothing is saved
+    elsewhere; after a save the key is probed and what it can do is shown; blocking keychain
+    calls run in a worker thread; every coroutine runs through the bridge (kept, reported).
+    """
+
+    busy_changed = Signal(bool)
+
+    def __init__(self, store: AccountsStore, bridge: DeskBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("accounts_dialog")
+        self.setWindowTitle("Accounts")
+        self._store = store
+        self._bridge = bridge
+        self._editor: AccountEditDialog | None = None
+        self._confirm: QMessageBox | None = None
+        self._specs: list[AccountSpec] = []
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        self.list = QListWidget()
+        self.list.setObjectName("accounts_list")
+        row.addWidget(self.list, 1)
+        side = QVBoxLayout()
+        self.add_button = QPushButton("Add…")
+        self.edit_button = QPushButton("Edit…")
+        self.remove_button = QPushButton("Remove")
+        for b in (self.add_button, self.edit_button, self.remove_button):
+            b.setAutoDefault(False)
+            side.addWidget(b)
+        side.addStretch(1)
+        row.addLayout(side)
+        layout.addLayout(row)
+        self.status = QLabel()
+        self.status.setObjectName("status")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.status)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.add_button.clicked.connect(self.add_account)
+        self.edit_button.clicked.connect(self.edit_account)
+        self.remove_button.clicked.connect(self.remove_account)
+        self.list.itemDoubleClicked.connect(lambda _item: self.edit_account())
+        self.list.currentRowChanged.connect(self._selection_changed)
+        self.resize(620, 380)
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read the accounts from the store."""
+        self._specs = list(self._store.list())
+        current = self.current_spec()
+        self.list.clear()
+        for spec in self._specs:
+            item = QListWidgetItem(f"{spec.name}  —  {VENUE_LABELS[spec.venue]}  ({spec.account_id})")
+            item.setData(Qt.ItemDataRole.UserRole, spec.account_id)
+            self.list.addItem(item)
+            if current is not None and spec.account_id == current.account_id:
+                self.list.setCurrentItem(item)
+        self._selection_changed()
+
+    def current_spec(self) -> AccountSpec | None:
+        """The selected account."""
+        item = self.list.currentItem() if hasattr(self, "list") else None
+        if item is None:
+            return None
+        aid = item.data(Qt.ItemDataRole.UserRole)
+        return next((s for s in self._specs if s.account_id == aid), None)
+
+    def _selection_changed(self, *_args: object) -> None:
+        has = self.current_spec() is not None
+        self.edit_button.setEnabled(has)
+        self.remove_button.setEnabled(has)
+
+    def _show(self, text: str, *, error: bool = False) -> None:
+        self.status.setStyleSheet("color: #c0392b;" if error else "")
+        self.status.setText(text)
+
+    # --- add / edit ----------------------------------------------------------------------------
+
+    def add_account(self) -> None:
+        """Open the editor for a new account."""
+        self._open_editor(None)
+
+    def edit_account(self) -> None:
+        """Open the editor for the selected account."""
+        spec = self.current_spec()
+        if spec is not None:
+            self._open_editor(spec)
+
+    def _open_editor(self, spec: AccountSpec | None) -> None:
+        editor = AccountEditDialog(
+            spec=spec,
+            taken_names={s.name for s in self._specs},
+            taken_ids={s.account_id for s in self._specs},
+            parent=self,
+        )
+        self._editor = editor
+        editor.accepted.connect(lambda: self._editor_accepted(editor))
+        editor.finished.connect(editor.deleteLater)
+        editor.open()
+
+    def _editor_accepted(self, editor: AccountEditDialog) -> None:
+        spec = editor.result_spec()
+        creds = editor.take_credentials()
+        self._bridge.run(self.save_and_check(spec, creds), "account-save", what=f"saving {spec.name}")
+
+    async def save_and_check(self, spec: AccountSpec, creds: tuple[str, str] | None) -> KeyCheck | None:
+        """Save (keychain first), reconnect on the desk, then probe the key and show what it can do.
+
+        Returns:
+            The key check, or None when nothing was saved or the key was not re-entered.
+        """
+        self.busy_changed.emit(True)
+        try:
+            self._show(f"Saving {spec.name}…")
+            key, secret = creds if creds else (None, None)
+            try:
+                await asyncio.to_thread(self._store.save, spec, key, secret)
+            except KeychainError as e:
+                self._show(f"Not saved: {e}", error=True)
+                return None
+            self.reload()
+            try:
+                await self._store.connect(spec)
+            except (KeychainError, ValueError) as e:
+                self._show(f"Saved, but not connected: {e}", error=True)
+                return None
+            if creds is None:
+                self._show(f"Saved {spec.name}.")
+                return None
+            self._show(f"Saved {spec.name}. Checking what the key can do…")
+            check = await self._store.check(spec, creds[0], creds[1])
+            self._show(f"Saved {spec.name}.\n{describe_key_check(check)}", error=check.can_cancel is False)
+            return check
+        finally:
+            self.busy_changed.emit(False)
+
+    # --- remove ----------------------------------------------------------------------------------
+
+    def remove_account(self) -> None:
+        """Ask, then remove the selected account (config, keychain entry, desk connection)."""
+        spec = self.current_spec()
+        if spec is None:
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Remove account",
+            f"Remove {spec.name}? Its key is deleted from the keychain and its orders leave the table "
+            "(they stay open on Kraken).",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        self._confirm = box
+
+        def answered(_result: int) -> None:
+            if box.standardButton(box.clickedButton()) == QMessageBox.StandardButton.Yes:
+                self._bridge.run(self.remove(spec), "account-remove", what=f"removing {spec.name}")
+
+        box.finished.connect(answered)
+        box.finished.connect(box.deleteLater)
+        box.open()
+
+    async def remove(self, spec: AccountSpec) -> bool:
+        """Remove ``spec`` from the store (keychain included) and from the desk.
+
+        Returns:
+            True when removed.
+        """
+        self.busy_changed.emit(True)
+        try:
+            try:
+                await asyncio.to_thread(self._store.remove, spec.account_id)
+            except KeychainError as e:
+                self._show(f"Not removed: {e}", error=True)
+                return False
+            if spec.account_id in self._bridge.desk.venues:
+                await self._bridge.desk.remove_account(spec.account_id)
+            self.reload()
+            self._show(f"Removed {spec.name}.")
+            return True
+        finally:
+            self.busy_changed.emit(False)

@@ -1,0 +1,328 @@
+"""The table models without a window: row-level signals, roles, filtering, sorting, bounds."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtWidgets import QApplication
+
+from app.core.ledger import CancelState, Outcome
+from app.core.orders import Side
+from app.desk.coordinator import LedgerEntry
+from app.desk.store import OrderStore
+from app.ui import theme
+from app.ui.models import (
+    ORDER_ROLE,
+    SORT_ROLE,
+    ActivityModel,
+    Column,
+    OrdersFilterProxy,
+    OrdersTableModel,
+    contiguous_runs,
+)
+from tests.ui.helpers import make_order
+
+
+class Recorder:
+    """Records a model's structural signals as plain tuples."""
+
+    def __init__(self, model: Any) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        model.rowsInserted.connect(lambda _p, a, b: self.events.append(("inserted", a, b)))
+        model.rowsRemoved.connect(lambda _p, a, b: self.events.append(("removed", a, b)))
+        model.modelReset.connect(lambda: self.events.append(("reset",)))
+        model.layoutChanged.connect(lambda *_a: self.events.append(("layout",)))
+        model.dataChanged.connect(
+            lambda tl, br, _roles=(): self.events.append(
+                ("changed", tl.row(), br.row(), tl.column(), br.column())
+            )
+        )
+
+    def of(self, kind: str) -> list[tuple[Any, ...]]:
+        return [e for e in self.events if e[0] == kind]
+
+
+def wired(store: OrderStore) -> OrdersTableModel:
+    """A model fed by ``store`` exactly as the bridge wires it."""
+    model = OrdersTableModel(outcome_of=store.outcome)
+    model.load(store.orders())
+    store.inserted.connect(model.insert_orders)
+    store.updated.connect(model.update_orders)
+    store.removed.connect(model.remove_keys)
+    return model
+
+
+def assert_mirrors(model: OrdersTableModel, store: OrderStore) -> None:
+    """The model lists exactly the store's orders, and its key index is right for every row."""
+    assert model.rowCount() == len(store)
+    assert {o.key for o in model.orders()} == {o.key for o in store.orders()}
+    for row, o in enumerate(model.orders()):
+        assert model.row_of(o.key) == row
+        assert store.get(o.key) == o
+
+
+def test_contiguous_runs() -> None:
+    assert contiguous_runs([5, 1, 2, 3, 9, 2]) == [(1, 3), (5, 5), (9, 9)]
+    assert contiguous_runs([]) == []
+
+
+def test_qtmodeltester_with_live_inserts_updates_and_removes(qapp: QApplication, qtmodeltester: Any) -> None:
+    store = OrderStore()
+    store.upsert([make_order(i) for i in range(20)])
+    model = wired(store)
+    qtmodeltester.check(model, force_py=True)  # the Python tester re-checks on every signal
+    store.upsert([make_order(i) for i in range(20, 30)])
+    store.upsert([dataclasses.replace(make_order(3), quantity=Decimal("9"))])
+    store.set_outcomes({make_order(4).key: Outcome(CancelState.SENT)})
+    store.remove([make_order(i).key for i in (0, 1, 2, 7, 8, 29, 15)])
+    store.replace_account("spot", [make_order(i) for i in range(10, 40)])
+    assert_mirrors(model, store)
+
+
+@pytest.mark.qt_log_level_fail("WARNING")
+def test_qt_model_tester_cpp_finds_nothing(qapp: QApplication, qtmodeltester: Any) -> None:
+    store = OrderStore()
+    store.upsert([make_order(i) for i in range(10)])
+    model = wired(store)
+    qtmodeltester.check(model)  # Qt's QAbstractItemModelTester: failures are Qt warnings
+    store.upsert([make_order(i) for i in range(10, 15)])
+    store.remove([make_order(i).key for i in (1, 2, 12)])
+    proxy = OrdersFilterProxy(model)
+    qtmodeltester.check(proxy)
+    proxy.sort(Column.PRICE)
+    proxy.set_text("o0001")
+    store.upsert([make_order(i) for i in range(15, 20)])
+    store.remove([make_order(i).key for i in (3, 16)])
+    assert_mirrors(model, store)
+
+
+def test_rows_inserted_and_removed_never_reset_after_first_load(qapp: QApplication) -> None:
+    store = OrderStore()
+    store.upsert([make_order(i) for i in range(10)])
+    model = wired(store)
+    rec = Recorder(model)
+    store.upsert([make_order(10), make_order(11)])
+    assert rec.events == [("inserted", 10, 11)]
+    rec.events.clear()
+    # Rows 2,3,4 and 7: two runs, removed from the bottom up so row numbers stay valid.
+    store.remove([make_order(i).key for i in (3, 7, 2, 4)])
+    assert rec.events == [("removed", 7, 7), ("removed", 2, 4)]
+    assert [o.order_id for o in model.orders()] == [
+        make_order(i).order_id for i in (0, 1, 5, 6, 8, 9, 10, 11)
+    ]
+    store.replace_account("spot", [make_order(i) for i in (0, 1, 5, 50)])
+    assert rec.of("reset") == []
+    assert_mirrors(model, store)
+
+
+def test_data_changed_covers_only_the_changed_rows(qapp: QApplication) -> None:
+    store = OrderStore()
+    store.upsert([make_order(i) for i in range(10)])
+    model = wired(store)
+    rec = Recorder(model)
+    store.upsert([dataclasses.replace(make_order(i), filled=Decimal("0.5")) for i in (3, 8, 4)])
+    last = len(Column) - 1
+    assert rec.events == [("changed", 3, 4, 0, last), ("changed", 8, 8, 0, last)]
+    assert model.data(model.index(3, Column.FILLED)) == "0.5"
+    rec.events.clear()
+    store.set_outcomes({make_order(6).key: Outcome(CancelState.REJECTED, "EOrder:Unknown order")})
+    assert rec.events == [("changed", 6, 6, 0, last)]
+    assert model.data(model.index(6, Column.LEDGER)) == "rejected (EOrder:Unknown order)"
+
+
+def test_age_refresh_touches_the_age_column_only(qapp: QApplication) -> None:
+    now = [1_000_000.0]
+    model = OrdersTableModel(clock=lambda: now[0])
+    model.load([make_order(i, opened_at=1_000_000.0 - 65 * i) for i in range(3)])
+    rec = Recorder(model)
+    assert model.data(model.index(2, Column.AGE)) == "2m 10s"
+    now[0] += 3600
+    model.refresh_ages()
+    assert rec.events == [("changed", 0, 2, Column.AGE, Column.AGE)]
+    assert model.data(model.index(2, Column.AGE)) == "1h 02m"
+
+
+def test_roles_display_sort_object_alignment_and_colors(qapp: QApplication) -> None:
+    store = OrderStore()
+    sell = make_order(1, side=Side.SELL, price="2500.10", userref=42, client_id="grid-7")
+    market = make_order(2, price=None)
+    store.upsert([sell, market])
+    model = OrdersTableModel(outcome_of=store.outcome, account_name=lambda a: a.upper())
+    model.load(store.orders())
+    store.updated.connect(model.update_orders)
+
+    def d(row: int, col: Column, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        return model.data(model.index(row, col), role)
+
+    assert [d(0, c) for c in Column] == [
+        "Spot",
+        "SPOT",
+        "XBT/USD",
+        "sell",
+        "limit",
+        "2500.1",
+        "1.25",
+        "0",
+        "1m 00s",
+        sell.order_id,
+        "grid-7",
+        "42",
+        "",
+    ]
+    assert d(0, Column.PRICE, SORT_ROLE) == pytest.approx(2500.1)
+    assert d(1, Column.PRICE, SORT_ROLE) == float("-inf")
+    assert d(0, Column.ORDER_ID, ORDER_ROLE) == sell
+    assert d(0, Column.PRICE, Qt.ItemDataRole.TextAlignmentRole) & Qt.AlignmentFlag.AlignRight
+    assert d(0, Column.SYMBOL, Qt.ItemDataRole.TextAlignmentRole) & Qt.AlignmentFlag.AlignLeft
+    assert d(0, Column.SIDE, Qt.ItemDataRole.ForegroundRole) == theme.SIDE_COLORS[Side.SELL]
+    assert d(0, Column.LEDGER, Qt.ItemDataRole.ForegroundRole) is None
+    store.set_outcomes({sell.key: Outcome(CancelState.UNKNOWN, "no answer")})
+    assert d(0, Column.LEDGER) == "unknown (no answer)"
+    assert d(0, Column.LEDGER, Qt.ItemDataRole.ForegroundRole) == theme.LEDGER_COLORS[CancelState.UNKNOWN]
+    assert model.headerData(Column.LEDGER, Qt.Orientation.Horizontal) == "Ledger state"
+    assert model.rowCount(model.index(0, 0)) == 0  # a table: no children
+
+
+def test_many_scattered_removals_keep_the_index_right(qapp: QApplication) -> None:
+    rng = random.Random(3)
+    store = OrderStore()
+    store.upsert([make_order(i) for i in range(2000)])
+    model = wired(store)
+    rec = Recorder(model)
+    doomed = rng.sample([make_order(i).key for i in range(2000)], 700)
+    store.remove(doomed)
+    removed = rec.of("removed")
+    # Bottom-up contiguous runs: strictly descending starts, together exactly the doomed rows.
+    assert [e[1] for e in removed] == sorted((e[1] for e in removed), reverse=True)
+    assert sum(e[2] - e[1] + 1 for e in removed) == 700
+    assert_mirrors(model, store)
+
+
+def test_proxy_filters_by_text_and_account_case_insensitively(qapp: QApplication) -> None:
+    orders = [
+        make_order(1, symbol="XBT/USD", side=Side.BUY),
+        make_order(2, symbol="ETH/USD", side=Side.SELL, client_id="Grid-42"),
+        make_order(3, symbol="ETH/EUR", account="spot2"),
+    ]
+    model = OrdersTableModel()
+    model.load(orders)
+    proxy = OrdersFilterProxy(model, account_name=lambda a: {"spot2": "Hedge book"}.get(a, a))
+
+    def shown() -> list[str]:
+        return [proxy.order_at(r).order_id for r in range(proxy.rowCount())]
+
+    proxy.set_text("eth")
+    assert shown() == [orders[1].order_id, orders[2].order_id]
+    proxy.set_text("SELL")
+    assert shown() == [orders[1].order_id]
+    proxy.set_text("grid-42")
+    assert shown() == [orders[1].order_id]
+    proxy.set_text("o00003")
+    assert shown() == [orders[2].order_id]
+    proxy.set_text("hedge")
+    assert shown() == [orders[2].order_id]
+    proxy.set_text("")
+    proxy.set_account("spot")
+    assert shown() == [orders[0].order_id, orders[1].order_id]
+    model.insert_orders([make_order(4, account="spot2"), make_order(5, symbol="ETH/BTC")])
+    assert shown() == [orders[0].order_id, orders[1].order_id, make_order(5).order_id]
+    proxy.set_account(None)
+    assert proxy.rowCount() == 5
+
+
+def test_proxy_sorts_numbers_as_numbers(qapp: QApplication) -> None:
+    model = OrdersTableModel()
+    model.load([make_order(1, price="100"), make_order(2, price="9.5"), make_order(3, price="25")])
+    proxy = OrdersFilterProxy(model)
+    proxy.sort(Column.PRICE, Qt.SortOrder.AscendingOrder)
+    assert [str(proxy.order_at(r).price) for r in range(3)] == ["9.5", "25", "100"]
+    # Live: a new order lands in sorted position, without a reset.
+    model.insert_orders([make_order(4, price="50")])
+    assert [str(proxy.order_at(r).price) for r in range(4)] == ["9.5", "25", "50", "100"]
+    assert isinstance(proxy, QSortFilterProxyModel)
+
+
+def test_activity_model_newest_first_and_bounded(qapp: QApplication) -> None:
+    model = ActivityModel(limit=5)
+    rec = Recorder(model)
+    o = make_order(1)
+
+    def entry(state: CancelState, i: int) -> LedgerEntry:
+        return LedgerEntry("A1", dataclasses.replace(o, order_id=f"id{i}"), state, None, time.time(), 1.5)
+
+    model.add_entries([entry(CancelState.QUEUED, i) for i in range(3)])
+    model.add_entries([entry(CancelState.CANCELLED, i) for i in range(3, 7)])
+    assert model.rowCount() == 5
+    assert [model.entry_at(r).order.order_id for r in range(5)] == ["id6", "id5", "id4", "id3", "id2"]
+    assert model.data(model.index(0, 4)) == "cancelled"
+    assert model.data(model.index(0, 6)) == "1.5 ms"
+    assert rec.of("reset") == []
+    assert rec.of("removed") == [("removed", 5, 6)]
+    assert model.index(0, 0).parent() == QModelIndex()
+
+
+def churn(
+    store: OrderStore, rng: random.Random, steps: int, *, big_every: int, first_id: int
+) -> Iterator[None]:
+    """Random inserts, price amends and removals; now and then more than the bulk threshold."""
+    next_id = first_id
+    for step in range(steps):
+        big = step % big_every == 0
+        n = 100 if big else rng.randrange(1, 5)
+        store.upsert([make_order(next_id + i, price=str(rng.randrange(1, 500))) for i in range(n)])
+        next_id += n
+        open_keys = [o.key for o in store.orders()]
+        amended = [store.get(k) for k in rng.sample(open_keys, min(len(open_keys), 100 if big else 3))]
+        store.upsert([dataclasses.replace(o, price=Decimal(rng.randrange(1, 500))) for o in amended if o])
+        store.remove(rng.sample(open_keys, 3))
+        yield
+
+
+def test_sorted_rows_stay_sorted_under_live_changes(qapp: QApplication) -> None:
+    rng = random.Random(5)
+    store = OrderStore()
+    store.upsert([make_order(i, price=str(rng.randrange(1, 500))) for i in range(300)])
+    model = wired(store)
+    model.sort(Column.PRICE, Qt.SortOrder.DescendingOrder)
+    rec = Recorder(model)
+    for _ in churn(store, rng, 60, big_every=10, first_id=300):
+        prices = [o.price for o in model.orders()]
+        assert prices == sorted(prices, reverse=True)
+    assert_mirrors(model, store)
+    assert rec.of("reset") == []
+    assert rec.of("layout")  # the bulk steps re-sorted as layout changes
+
+
+@pytest.mark.qt_log_level_fail("WARNING")
+def test_qt_model_tester_on_sorted_live_rows(qapp: QApplication, qtmodeltester: Any) -> None:
+    rng = random.Random(6)
+    store = OrderStore()
+    store.upsert([make_order(i, price=str(rng.randrange(1, 500))) for i in range(20)])
+    model = wired(store)
+    model.sort(Column.PRICE)
+    qtmodeltester.check(model)  # Qt's C++ tester re-checks every row on every signal: keep it small
+    for _ in churn(store, rng, 5, big_every=100, first_id=20):
+        pass
+    assert_mirrors(model, store)
+
+
+def test_sorting_is_a_layout_change_that_keeps_persistent_indexes(qapp: QApplication) -> None:
+    model = OrdersTableModel()
+    model.load([make_order(1, price="3"), make_order(2, price="1"), make_order(3, price="2")])
+    rec = Recorder(model)
+    held = QPersistentModelIndex(model.index(0, Column.SYMBOL))  # order 1, as a selection holds it
+    model.sort(Column.PRICE)
+    assert [str(o.price) for o in model.orders()] == ["1", "2", "3"]
+    assert rec.events == [("layout",)]
+    assert held.row() == 2 and held.column() == Column.SYMBOL
+    assert model.order_at(held.row()).order_id == make_order(1).order_id
+    model.sort(-1)  # back to "as they come": keeps the current order, no signal
+    model.insert_orders([make_order(4, price="0")])
+    assert [str(o.price) for o in model.orders()] == ["1", "2", "3", "0"]
