@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import importlib.metadata
 import os
 import platform
 import secrets
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -216,11 +217,17 @@ def load_error(plugin: Path) -> str | None:
     """
     if not sys.platform.startswith("linux"):
         return None
+    # ldd, not dlopen: loading a platform plugin into this process would leave Qt state behind
+    # (a later QApplication in the same process crashed on it).
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        return None
     try:
-        ctypes.CDLL(str(plugin))
-    except OSError as e:
-        return str(e)
-    return None
+        out = subprocess.run([ldd, str(plugin)], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"ldd failed: {e}"
+    missing = [line.split()[0] for line in out.splitlines() if "not found" in line]
+    return f"{', '.join(missing)}: cannot open shared object file" if missing else None
 
 
 def _qt(report: Report) -> None:
