@@ -79,9 +79,9 @@ async def screenshot_when_ready(
             break
         await asyncio.sleep(poll_s)
     if path is not None:
-        if ready:
-            await asyncio.sleep(0.2)  # let the first paint after the listing happen
-        QApplication.processEvents()
+        # Let Qt lay out and paint what just arrived. Awaiting, not processEvents(): a nested
+        # event loop inside a coroutine would step other asyncio tasks re-entrantly.
+        await asyncio.sleep(0.2)
         if not window.grab().save(path):
             log.error("could not save the screenshot to %s", path)
         else:

@@ -28,7 +28,7 @@ class DeskBridge(QObject):
         ledger_transitioned(object): ``list[LedgerEntry]`` that moved in the cancel ledger.
         account_changed(object): an ``AccountStatus`` (new account, state or count).
         account_removed(str): an account id that was removed.
-        deadman_changed(object): a ``DeadmanState``.
+        deadman_changed(object): a ``DeadmanState``, or None once an arm/disarm finished.
         busy_changed(int): how many tasks the bridge is running.
 
     Rules kept:
@@ -147,9 +147,16 @@ class DeskBridge(QObject):
 
     def set_deadman(self, armed: bool) -> asyncio.Task[None]:
         """Arm (and keep refreshing) or disarm the dead man's switch on every account."""
-        if armed:
-            return self.run(self.desk.deadman.arm(), "deadman-arm", what="arming the dead man's switch")
-        return self.run(self.desk.deadman.disarm(), "deadman-disarm", what="disarming the dead man's switch")
+        deadman = self.desk.deadman
+
+        async def switch() -> None:
+            try:
+                await (deadman.arm() if armed else deadman.disarm())
+            finally:
+                self.deadman_changed.emit(None)  # ``armed`` flips after the per-account events
+
+        what = "arming the dead man's switch" if armed else "disarming the dead man's switch"
+        return self.run(switch(), "deadman-arm" if armed else "deadman-disarm", what=what)
 
     def deadman_states(self) -> list[DeadmanState]:
         """The switch state of every account, as last heard."""

@@ -1,9 +1,8 @@
-"""Dialogs: cancel confirmations, the Accounts dialog (keys go to the OS keychain only), shortcuts help.
+"""Dialogs: cancel confirmations, the Accounts dialog (keys to the OS keychain only), shortcuts help."""
 
-Every dialog is shown with ``open()`` (window-modal, no nested event loop) and answers through its
-``accepted``/``rejected``/``finished`` signals: ``exec()`` inside a coroutine would re-enter the
-qasync loop (qasync's documentation).
-"""
+# Every dialog is shown with ``open()`` (window-modal, no nested event loop) and answers through
+# its accepted/rejected/finished signals: ``exec()`` inside a coroutine would re-enter the qasync
+# loop (qasync's documentation).
 
 from __future__ import annotations
 
@@ -319,11 +318,21 @@ class AccountEditDialog(QDialog):
         self._credentials: tuple[str, str] | None = None
         self.resize(560, 0)
 
+    # Combo item data would come back as plain str (Qt stores a StrEnum as a string): map by index.
     @property
     def venue(self) -> VenueKind:
         """The venue chosen."""
-        kind: VenueKind = self.venue_combo.currentData()
-        return kind
+        return list(VENUE_LABELS)[max(0, self.venue_combo.currentIndex())]
+
+    @property
+    def stream_transport(self) -> Transport:
+        """Spot: the transport chosen to stream orders."""
+        return list(TRANSPORT_LABELS)[max(0, self.stream_combo.currentIndex())]
+
+    @property
+    def cancel_transport(self) -> Transport:
+        """Spot: the transport chosen to cancel."""
+        return list(TRANSPORT_LABELS)[max(0, self.cancel_combo.currentIndex())]
 
     def _venue_changed(self) -> None:
         spot = self.venue is VenueKind.SPOT
@@ -389,16 +398,16 @@ class AccountEditDialog(QDialog):
                 self._spec,
                 name=name,
                 endpoints=endpoints,
-                stream_transport=self.stream_combo.currentData() if spot else self._spec.stream_transport,
-                cancel_transport=self.cancel_combo.currentData() if spot else self._spec.cancel_transport,
+                stream_transport=self.stream_transport if spot else self._spec.stream_transport,
+                cancel_transport=self.cancel_transport if spot else self._spec.cancel_transport,
             )
         return AccountSpec(
             account_id=new_account_id(name, self._taken_ids),
             name=name,
             venue=self.venue,
             endpoints=endpoints,
-            stream_transport=self.stream_combo.currentData() if spot else Transport.WS_V2,
-            cancel_transport=self.cancel_combo.currentData() if spot else Transport.WS_V2,
+            stream_transport=self.stream_transport if spot else Transport.WS_V2,
+            cancel_transport=self.cancel_transport if spot else Transport.WS_V2,
         )
 
     def take_credentials(self) -> tuple[str, str] | None:
@@ -530,7 +539,9 @@ class AccountsDialog(QDialog):
             self._show(f"Saving {spec.name}…")
             key, secret = creds if creds else (None, None)
             try:
-                await asyncio.to_thread(self._store.save, spec, key, secret)
+                # A closure, not to_thread(save, spec, key, secret): qasync's executor logs the
+                # arguments it is given at DEBUG level, and the secret must never reach a log.
+                await asyncio.to_thread(lambda: self._store.save(spec, key, secret))
             except KeychainError as e:
                 self._show(f"Not saved: {e}", error=True)
                 return None

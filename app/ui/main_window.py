@@ -45,13 +45,13 @@ COLUMN_WIDTHS: dict[Column, int] = {
     Column.ACCOUNT: 90,
     Column.SYMBOL: 90,
     Column.SIDE: 45,
-    Column.TYPE: 80,
+    Column.TYPE: 95,
     Column.PRICE: 90,
-    Column.QUANTITY: 90,
-    Column.FILLED: 80,
+    Column.QUANTITY: 105,
+    Column.FILLED: 90,
     Column.AGE: 70,
-    Column.ORDER_ID: 190,
-    Column.CLIENT_ID: 140,
+    Column.ORDER_ID: 250,
+    Column.CLIENT_ID: 150,
     Column.USERREF: 70,
     Column.LEDGER: 200,
 }
@@ -81,6 +81,15 @@ def format_report(report: CancelReport) -> str:
             f"{len(report.errors)} error{'s' if len(report.errors) != 1 else ''}: {report.errors[0]}"
         )
     return " · ".join(parts)
+
+
+def _set_label(label: QLabel, text: str, style: str) -> None:
+    """Update a label only where it changed (a style sheet change re-polishes the widget, and
+    account counts may change hundreds of times a second while orders stream)."""
+    if label.text() != text:
+        label.setText(text)
+    if label.styleSheet() != style:
+        label.setStyleSheet(style)
 
 
 class MainWindow(QMainWindow):
@@ -187,7 +196,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([300, 980])
+        splitter.setSizes([270, 1010])
         self.setCentralWidget(splitter)
 
     def _build_activity(self) -> None:
@@ -389,8 +398,7 @@ class MainWindow(QMainWindow):
 
     def show_message(self, text: str, *, error: bool = False) -> None:
         """Put ``text`` in the status bar's last-action area."""
-        self.last_action.setStyleSheet("color: #c0392b;" if error else "")
-        self.last_action.setText(text)
+        _set_label(self.last_action, text, "color: #c0392b;" if error else "")
 
     # --- reactions ----------------------------------------------------------------------------------
 
@@ -431,8 +439,7 @@ class MainWindow(QMainWindow):
         if errors:
             text += " — " + "; ".join(errors)
             color = "#c0392b"
-        self.deadman_label.setText(text)
-        self.deadman_label.setStyleSheet(f"color: {color};" if color else "")
+        _set_label(self.deadman_label, text, f"color: {color};" if color else "")
         self._update_banner()
 
     def _cancel_started(self, payload: tuple[CancelIntent, Plan]) -> None:
@@ -462,8 +469,7 @@ class MainWindow(QMainWindow):
             summary += f", {links[LinkState.DOWN]} down"
         if links[LinkState.CONNECTING] + links[LinkState.RECONNECTING]:
             summary += f", {links[LinkState.CONNECTING] + links[LinkState.RECONNECTING]} connecting"
-        self.exchange_label.setText(summary)
-        self.exchange_label.setStyleSheet("color: #c0392b;" if links[LinkState.DOWN] else "")
+        _set_label(self.exchange_label, summary, "color: #c0392b;" if links[LinkState.DOWN] else "")
         problems = [
             f"{s.name} is {s.link.value}: {s.detail}" if s.detail else f"{s.name} is {s.link.value}"
             for s in statuses
@@ -476,8 +482,11 @@ class MainWindow(QMainWindow):
                 for s in dm.states.values()
                 if s.error and s.supported
             )
-        self.banner.setText("\n".join(problems))
-        self.banner.setVisible(bool(problems))
+        text = "\n".join(problems)
+        if self.banner.text() != text:
+            self.banner.setText(text)
+        if self.banner.isVisibleTo(self) != bool(problems):
+            self.banner.setVisible(bool(problems))
 
     def _context_menu(self, pos: QPoint) -> None:
         index: QModelIndex = self.table.indexAt(pos)

@@ -171,6 +171,23 @@ async def test_filter_then_select_all_then_delete_cancels_only_what_is_shown(
         assert len(left) == TOTAL - len(expected)
 
 
+async def test_delete_in_the_filter_box_edits_the_text_and_cancels_nothing(
+    open_ui: OpenUI, sim: SimThread, qtbot: QtBot
+) -> None:
+    async with open_ui() as window:
+        started: list[object] = []
+        window.bridge.cancel_started.connect(started.append)
+        select_rows(window, [0])
+        qtbot.keyClick(window.table, Qt.Key.Key_F, CTRL)
+        qtbot.keyClicks(window.filter_edit, "xbt")
+        window.filter_edit.setCursorPosition(0)
+        window.table.selectRow(0)
+        qtbot.keyClick(window.filter_edit, Qt.Key.Key_Delete)
+        assert window.filter_edit.text() == "bt"
+        assert started == [] and window.flow.dialog is None
+        assert len(sim_open_ids(sim, "spot")) == SPOT_ORDERS
+
+
 async def test_escape_clears_the_selection_then_the_filter(open_ui: OpenUI, qtbot: QtBot) -> None:
     async with open_ui() as window:
         window.filter_edit.setText("sell")
