@@ -6,7 +6,6 @@ import asyncio
 import bisect
 import contextlib
 import datetime as dt
-import ipaddress
 import json
 import logging
 import uuid
@@ -19,7 +18,8 @@ from urllib.parse import parse_qsl
 from aiohttp import WSMsgType, web
 
 from app.sim.auth import verify_futures_rest, verify_futures_ws_challenge
-from app.sim.faults import CLOUDFLARE_502_HTML, FaultKind, Faults
+from app.sim.faults import FaultKind, Faults
+from app.sim.hostkit import apply_http_faults, is_loopback, read_json_object
 from app.sim.state import (
     INSTRUMENTS,
     REASON_DEADMAN,
@@ -391,34 +391,19 @@ class FuturesHost:
             return await handler(request)
         account = self.exchange.account_by_key(request.headers.get("APIKey"))
         self.exchange.record_arrival(HOST_NAME, request.path, account.name if account else None)
-        faults = self.faults
-        delay = faults.delay_s()
-        if delay:
-            await asyncio.sleep(delay)
-        fault = faults.take()
-        if fault is None:
-            return await handler(request)
-        log.info("fault %s on %s", fault.value, request.path)
-        match fault:
-            case FaultKind.DROP:
-                _drop(request)
-                return web.Response(status=500)
-            case FaultKind.HANG:
-                await self.ctx.closing.wait()
-                _drop(request)
-                return web.Response(status=500)
-            case FaultKind.HTML_ERROR:
-                return web.Response(status=502, text=CLOUDFLARE_502_HTML, content_type="text/html")
-            case FaultKind.HTTP_5XX:
-                status = faults.http_5xx_status
-                return web.Response(status=status, text=f"{status} Server Error")
-            case FaultKind.SERVICE_UNAVAILABLE:
-                return self._error("Unavailable")
-            case FaultKind.RATE_LIMIT:
-                return self._error("apiLimitExceeded")
-            case FaultKind.THROTTLED:
-                return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "5"})
-        return await handler(request)  # pragma: no cover - every kind handled above
+        response = await apply_http_faults(
+            request,
+            self.faults,
+            self.ctx.closing,
+            {
+                FaultKind.SERVICE_UNAVAILABLE: lambda: self._error("Unavailable"),
+                FaultKind.RATE_LIMIT: lambda: self._error("apiLimitExceeded"),
+                FaultKind.THROTTLED: lambda: web.Response(
+                    status=429, text="Too Many Requests", headers={"Retry-After": "5"}
+                ),
+            },
+        )
+        return response if response is not None else await handler(request)
 
     # ----------------------------------------------------------------------- REST
 
@@ -837,12 +822,7 @@ class FuturesHost:
     async def control_controls(self, request: web.Request) -> web.Response:
         """``GET|POST /_sim/futures/controls``: read or patch the test levers."""
         if request.method == "POST":
-            try:
-                data = await request.json()
-            except ValueError:
-                raise web.HTTPBadRequest(text="body must be JSON") from None
-            if not isinstance(data, dict):
-                raise web.HTTPBadRequest(text="body must be a JSON object")
+            data = await read_json_object(request)
             c = self.controls
             if "fill_before_cancel" in data:
                 c.fill_before_cancel = {str(i) for i in data["fill_before_cancel"]}
@@ -903,13 +883,6 @@ def _batch_cost(params: Params) -> float:
         return COST_BATCH_BASE
 
 
-def _drop(request: web.Request) -> None:
-    """Close the connection under a request without answering."""
-    transport = request.transport
-    if transport is not None:
-        transport.close()
-
-
 def _abort(session: _WsSession) -> None:
     """Cut a WS connection's TCP transport without a close frame."""
     transport = session.request.transport
@@ -933,15 +906,6 @@ _ENDPOINTS: dict[str, _Endpoint] = {
 }
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def build_futures_app(
     ctx: HostContext,
     controls: FuturesControls | None = None,
@@ -963,7 +927,7 @@ def build_futures_app(
     app = web.Application(middlewares=[host.front_door])
     app.router.add_route("*", API_PREFIX + "{endpoint}", host.rest)
     app.router.add_get(WS_PATH, host.websocket)
-    if _is_loopback(ctx.bind_host):
+    if is_loopback(ctx.bind_host):
         app.router.add_route("*", CONTROL_PREFIX + "controls", host.control_controls)
         app.router.add_post(CONTROL_PREFIX + "drop_ws", host.control_drop_ws)
     app.on_shutdown.append(host.on_shutdown)

@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 
 from app.sim.auth import verify_prime_ws
 from app.sim.faults import FaultKind
+from app.sim.hostkit import is_loopback
 from app.sim.state import REASON_USER, Account, Exchange, OrderEvent, SimOrder
 
 if TYPE_CHECKING:
@@ -295,7 +296,7 @@ class PrimeHost:
 
     async def control_drop(self, request: web.Request) -> web.Response:
         """``POST /_sim/drop``: abort every open socket (loopback peers only)."""
-        if (request.remote or "") not in ("127.0.0.1", "::1", "localhost"):
+        if not is_loopback(request.remote or ""):
             raise web.HTTPForbidden()
         return web.json_response({"dropped": self.drop_all()})
 

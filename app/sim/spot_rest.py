@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import json
 import logging
 import re
@@ -19,7 +17,8 @@ from aiohttp import web
 
 from app.sim import ids
 from app.sim.auth import verify_spot_rest
-from app.sim.faults import CLOUDFLARE_502_HTML, FaultKind, Faults
+from app.sim.faults import FaultKind, Faults
+from app.sim.hostkit import apply_http_faults, is_loopback, read_json_object
 from app.sim.state import (
     DEADMAN_MAX_TIMEOUT_S,
     ORDER_TYPES,
@@ -326,34 +325,17 @@ class SpotRestHost:
             return await handler(request)
         account = self.exchange.account_by_key(request.headers.get("API-Key"))
         self.exchange.record_arrival(HOST_NAME, request.path, account.name if account else None)
-        faults = self.faults
-        delay = faults.delay_s()
-        if delay:
-            await asyncio.sleep(delay)
-        fault = faults.take()
-        if fault is None:
-            return await handler(request)
-        log.info("fault %s on %s", fault.value, request.path)
-        match fault:
-            case FaultKind.DROP:
-                _drop(request)
-                return web.Response(status=500)
-            case FaultKind.HANG:
-                await self.ctx.closing.wait()
-                _drop(request)
-                return web.Response(status=500)
-            case FaultKind.HTML_ERROR:
-                return web.Response(status=502, text=CLOUDFLARE_502_HTML, content_type="text/html")
-            case FaultKind.HTTP_5XX:
-                status = faults.http_5xx_status
-                return web.Response(status=status, text=f"{status} Server Error")
-            case FaultKind.SERVICE_UNAVAILABLE:
-                return _error("EService:Unavailable")
-            case FaultKind.RATE_LIMIT:
-                return _error("EAPI:Rate limit exceeded")
-            case FaultKind.THROTTLED:
-                return _error(f"EService: Throttled: {int(time.time()) + 5}")
-        return await handler(request)  # pragma: no cover - every kind handled above
+        response = await apply_http_faults(
+            request,
+            self.faults,
+            self.ctx.closing,
+            {
+                FaultKind.SERVICE_UNAVAILABLE: lambda: _error("EService:Unavailable"),
+                FaultKind.RATE_LIMIT: lambda: _error("EAPI:Rate limit exceeded"),
+                FaultKind.THROTTLED: lambda: _error(f"EService: Throttled: {int(time.time()) + 5}"),
+            },
+        )
+        return response if response is not None else await handler(request)
 
     # ----------------------------------------------------------------------- public
 
@@ -603,7 +585,7 @@ class SpotRestHost:
         host = request.query.get("host")
         changes: dict[str, Any] = {}
         if request.method == "POST":
-            changes = await _json_object(request)
+            changes = await read_json_object(request)
             host = changes.pop("host", host)
             clear = bool(changes.pop("clear", False))
         else:
@@ -619,7 +601,7 @@ class SpotRestHost:
 
     async def control_orders(self, request: web.Request) -> web.Response:
         """``POST /_sim/orders``: ``{account, n, symbol?, age_s?}`` -> new order ids."""
-        data = await _json_object(request)
+        data = await read_json_object(request)
         account = str(data.get("account", "spot"))
         if account not in self.exchange.accounts:
             raise web.HTTPNotFound(text=f"no account {account}")
@@ -637,7 +619,7 @@ class SpotRestHost:
 
     async def control_fill(self, request: web.Request) -> web.Response:
         """``POST /_sim/fill``: ``{account, order_id, qty?}`` fills an order."""
-        data = await _json_object(request)
+        data = await read_json_object(request)
         qty = data.get("qty")
         order = self.exchange.fill(
             str(data.get("account", "spot")), str(data.get("order_id")), None if qty is None else str(qty)
@@ -667,7 +649,7 @@ class SpotRestHost:
 
     async def control_accounts(self, request: web.Request) -> web.Response:
         """``POST /_sim/accounts``: ``{name, kind, permissions?, tier?}`` -> key and secret."""
-        data = await _json_object(request)
+        data = await read_json_object(request)
         perms = data.get("permissions")
         try:
             account = self.exchange.add_account(
@@ -682,32 +664,15 @@ class SpotRestHost:
 
     async def control_limits(self, request: web.Request) -> web.Response:
         """``POST /_sim/rate_limits``: ``{enabled}`` switches rate limiting."""
-        data = await _json_object(request)
+        data = await read_json_object(request)
         self.exchange.rate_limits_enabled = bool(data.get("enabled", True))
         return web.json_response({"enabled": self.exchange.rate_limits_enabled})
 
     async def control_invalidate_tokens(self, request: web.Request) -> web.Response:
         """``POST /_sim/tokens/invalidate``: ``{account}`` revokes its WS tokens."""
-        data = await _json_object(request)
+        data = await read_json_object(request)
         count = self.exchange.invalidate_tokens(str(data.get("account", "spot")))
         return web.json_response({"invalidated": count})
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json() if await request.read() else {}
-    except ValueError:
-        raise web.HTTPBadRequest(text="body must be JSON") from None
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(text="body must be a JSON object")
-    return data
-
-
-def _drop(request: web.Request) -> None:
-    """Close the connection under a request without answering."""
-    transport = request.transport
-    if transport is not None:
-        transport.close()
 
 
 _METHODS: dict[str, _Method] = {
@@ -722,21 +687,12 @@ _METHODS: dict[str, _Method] = {
 }
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @web.middleware
 async def _loopback_only(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Refuse the control API to any peer that is not on this machine."""
-    if request.path.startswith(CONTROL_PREFIX) and not _is_loopback(request.remote or ""):
+    if request.path.startswith(CONTROL_PREFIX) and not is_loopback(request.remote or ""):
         raise web.HTTPForbidden()
     return await handler(request)
 
@@ -757,7 +713,7 @@ def build_spot_rest_app(ctx: HostContext) -> web.Application:
     app.router.add_post(PRIVATE_PREFIX + "{method}", host.private)
     app.router.add_get("/0/public/Time", host.public_time)
     app.router.add_get("/0/public/SystemStatus", host.public_system_status)
-    if _is_loopback(ctx.bind_host):
+    if is_loopback(ctx.bind_host):
         app.router.add_route("*", "/_sim/faults", host.control_faults)
         app.router.add_post("/_sim/orders", host.control_orders)
         app.router.add_post("/_sim/fill", host.control_fill)

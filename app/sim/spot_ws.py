@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import random
@@ -19,6 +18,7 @@ from aiohttp import WSMsgType, web
 
 from app.sim import ids
 from app.sim.faults import FaultKind, Faults
+from app.sim.hostkit import is_loopback, read_json_object
 from app.sim.spot_rest import rfc3339
 from app.sim.state import (
     DEADMAN_MAX_TIMEOUT_S,
@@ -431,12 +431,7 @@ class SpotWsHost:
     async def control(self, request: web.Request) -> web.Response:
         """``GET|POST /_sim/ws``: read or patch the switches; ``{"drop_all": true}`` drops every socket."""
         if request.method == "POST":
-            try:
-                data = await request.json()
-            except ValueError:
-                raise web.HTTPBadRequest(text="body must be JSON") from None
-            if not isinstance(data, dict):
-                raise web.HTTPBadRequest(text="body must be a JSON object")
+            data = await read_json_object(request)
             try:
                 for name in ("idle_timeout_s", "heartbeat_s"):
                     if name in data:
@@ -904,15 +899,6 @@ class SpotWsHost:
             self._send(conn, {**status, **tail})
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def head_rest(head: dict[str, Any]) -> dict[str, Any]:
     """The request's fields echoed by ``pong`` (everything but ``method``)."""
     return {k: v for k, v in head.items() if k != "method"}
@@ -1007,7 +993,7 @@ def build_spot_ws_app(
     app[HOST_KEY] = host
     app.router.add_get("/", host.serve_v1)
     app.router.add_get("/v2", host.serve_v2)
-    if _is_loopback(ctx.bind_host):
+    if is_loopback(ctx.bind_host):
         app.router.add_route("*", "/_sim/ws", host.control)
 
     async def close_all(app: web.Application) -> None:
