@@ -13,6 +13,7 @@ from websockets.exceptions import WebSocketException
 
 from app.core.errors import AuthError, MalformedReply
 from app.venues import futures_wire as wire
+from app.venues.backoff import jittered_backoff
 from app.venues.base import Credentials, LinkSink, LinkState, StreamEvent, StreamKind, StreamSink
 from app.venues.signing import futures_ws_sign
 
@@ -69,9 +70,7 @@ class FuturesOrderFeed:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before reconnect number ``attempt`` (0-based), with jitter."""
-        base = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2.0**attempt)
-        jitter: float = self._rng.uniform(0.5, 1.0)
-        return base * jitter
+        return jittered_backoff(attempt, BACKOFF_FIRST_S, BACKOFF_MAX_S, self._rng)
 
     async def run(self, sink: StreamSink, link: LinkSink) -> None:
         """Stream until cancelled.

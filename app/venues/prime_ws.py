@@ -32,6 +32,7 @@ from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, Order, Side, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
 from app.venues import prime_wire as wire
+from app.venues.backoff import jittered_backoff
 from app.venues.base import (
     CancelReply,
     Credentials,
@@ -333,8 +334,7 @@ class PrimeWsVenue:
         Returns:
             The delay, between ceiling/2 and ceiling = min(max, base * 2**attempt).
         """
-        ceiling = min(self._backoff_max, self._backoff_base * 2.0 ** min(attempt, 30))
-        return ceiling / 2 + self._rng.uniform(0.0, ceiling / 2)
+        return jittered_backoff(attempt, self._backoff_base, self._backoff_max, self._rng)
 
     async def _ensure_session(self) -> _Session:
         async with self._connect_lock:

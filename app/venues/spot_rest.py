@@ -32,13 +32,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 PROBE_CL_ORD_ID = "kcc-permission-probe"  # cancelling it is harmless: no such order exists
 
 
-def _reraise_if_cancelled(error: BaseException) -> None:
-    """httpx can turn a task's cancellation into a transport error; keep it a cancellation."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError() from error
-
-
 def key_id(api_key: str) -> str:
     """A stable, non-secret name for an API key (nonce store key, logs)."""
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
@@ -99,7 +92,6 @@ class SpotRestVenue:
             try:
                 resp = await self._client.post(self._base + path, content=body, headers=headers)
             except httpx.TransportError as e:
-                _reraise_if_cancelled(e)
                 if isinstance(e, httpx.TimeoutException):
                     raise TransportError(f"{method}: no answer from Kraken in time") from e
                 raise TransportError(f"{method}: connection failed ({type(e).__name__})") from e

@@ -28,6 +28,7 @@ from app.core.errors import (
 from app.core.ledger import Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
+from app.venues.backoff import jittered_backoff
 from app.venues.base import (
     CancelReply,
     DeadmanStatus,
@@ -590,8 +591,7 @@ class SpotWsVenue:
         return session
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self._backoff_cap, self._backoff_base * (2**attempt))
-        return float(ceiling * self._rng.uniform(0.5, 1.0))
+        return jittered_backoff(attempt, self._backoff_base, self._backoff_cap, self._rng)
 
     def _report(self, link: LinkSink, state: LinkState, detail: str) -> None:
         self._link_state = state
