@@ -112,14 +112,12 @@ class Desk:
             self._set_status(replace(st, link=link, detail=detail))
 
     def _recount(self, account_ids: set[str]) -> None:
-        counts: dict[str, int] = dict.fromkeys(account_ids, 0)
-        for o in self.store.orders():
-            if o.account_id in counts:
-                counts[o.account_id] += 1
-        for aid, n in counts.items():
+        # O(1) per account: the store keeps its counts, so a stream of single removals on a
+        # 10,000-order book does not rescan the book each time.
+        for aid in account_ids:
             st = self.status.get(aid)
             if st is not None:
-                self._set_status(replace(st, open_orders=n, last_update=time.time()))
+                self._set_status(replace(st, open_orders=self.store.count(aid), last_update=time.time()))
 
     # --- keeping orders current ---------------------------------------------------------------
 
@@ -160,7 +158,6 @@ class Desk:
         # A listing cannot say why an order left; an in-flight cancel settles it by its own
         # re-check, so orders simply leave the table here.
         self.store.replace_account(account_id, orders)
-        self._recount({account_id})
 
     async def _stream(self, account_id: str, venue: Venue) -> None:
         def sink(event: StreamEvent) -> None:

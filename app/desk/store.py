@@ -6,6 +6,7 @@ inserted, updated or removed, so the table inserts and removes rows and never re
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from app.core.events import Event
@@ -27,6 +28,7 @@ class OrderStore:
 
     def __init__(self) -> None:
         self._orders: dict[OrderKey, Order] = {}
+        self._counts: Counter[str] = Counter()  # open orders per account, kept as they change
         self._outcomes: dict[OrderKey, Outcome] = {}
         self.inserted: Event[list[Order]] = Event("orders_inserted")
         self.updated: Event[list[Order]] = Event("orders_updated")
@@ -61,7 +63,7 @@ class OrderStore:
 
     def count(self, account_id: str) -> int:
         """How many open orders ``account_id`` has."""
-        return sum(1 for o in self._orders.values() if o.account_id == account_id)
+        return self._counts[account_id]
 
     def upsert(self, orders: Iterable[Order]) -> None:
         """Add new orders and update changed ones."""
@@ -71,6 +73,7 @@ class OrderStore:
             old = self._orders.get(o.key)
             if old is None:
                 new.append(o)
+                self._counts[o.account_id] += 1
             elif old != o:
                 changed.append(o)
             else:
@@ -86,6 +89,7 @@ class OrderStore:
         gone = [k for k in keys if k in self._orders]
         for k in gone:
             del self._orders[k]
+            self._counts[k[0]] -= 1
             self._outcomes.pop(k, None)
         if gone:
             self.removed.emit(gone)
