@@ -182,8 +182,8 @@ class CancelCoordinator:
         report = CancelReport(attempt, intent.describe(), len(plan.requests), plan.order_count)
         t0 = self._clock()
         self._audit.begin_action(attempt, report.intent, report.requests, report.orders)
-        for req in plan.requests:
-            self._move(attempt, req.orders, CancelState.QUEUED, form=req.form.value)
+        # One transaction for the whole action (the request form is recorded at "sent").
+        self._move(attempt, [o for req in plan.requests for o in req.orders], CancelState.QUEUED)
 
         per_account = plan.by_account()
         await asyncio.gather(
