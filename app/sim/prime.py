@@ -384,6 +384,7 @@ class PrimeHost:
             return
         reqid = message.get("reqid")
         kind = message.get("type")
+        self.exchange.record_arrival(HOST_NAME, f"ws:{kind}", conn.account.name)
         self.requests[str(kind)] += 1
         drop = self.ctx.faults().take(FaultKind.DROP) is FaultKind.DROP
         if drop and not (self.drop_after_apply and kind == "OrderCancelRequest"):

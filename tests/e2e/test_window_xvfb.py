@@ -86,6 +86,12 @@ def open_counts(spot_rest: str) -> dict[str, int]:
     return {name: int(row["open"]) for name, row in state["accounts"].items()}
 
 
+def hosts_asked(spot_rest: str) -> set[str]:
+    """The simulator hosts the console has talked to (Spot streams over WS v2 here)."""
+    rows = httpx.get(f"{spot_rest}/_sim/arrivals", timeout=5).json()["arrivals"]
+    return {str(r[1]) for r in rows}
+
+
 def wait(cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
     end = time.monotonic() + timeout
     while not cond():
@@ -125,8 +131,10 @@ def test_kill_switch_by_keyboard_empties_every_account(
             "the window",
         )
         wid = xdo(display, "search", "--onlyvisible", "--name", "Kraken Cancel Console").split()[0]
-        # Orders listed: each account's venue has asked the exchange at least once.
-        time.sleep(3)
+        # Each account's venue has reached its host; then give the snapshot a
+        # moment to be drawn (the final check below is strict either way).
+        wait(lambda: {"spot_ws", "futures", "prime"} <= hosts_asked(spot_rest), 20, "every account to list")
+        time.sleep(1)
         xdo(display, "windowfocus", "--sync", wid)
         before = set(xdo(display, "search", "--onlyvisible", "--class", "").split())
         xdo(display, "key", "--clearmodifiers", "ctrl+shift+k")
