@@ -437,14 +437,23 @@ class OrdersTableModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(first, Column.ACCOUNT), self.index(last, Column.ACCOUNT))
 
 
+def _bitcoin_as_btc(text: str) -> str:
+    """Kraken calls bitcoin XBT in REST and Futures symbols and BTC in WS v2 and Prime ones.
+
+    A trader typing either must find both, so filtering compares with one spelling.
+    """
+    return text.replace("xbt", "btc")
+
+
 class OrdersFilterProxy(QSortFilterProxyModel):
     """Filters by free text and by account; sorting is handed to the source model.
 
     Rules kept: the text matches symbol, side, order id, client id, account id and account name,
-    case-insensitively; filtering reads the source model's orders directly (no per-cell
-    ``data()`` round trips) and stays live as rows change; the proxy itself never sorts (its
-    sort column stays -1, so it keeps the source's order): ``sort`` sorts the source, which
-    computes one key per row instead of a Python ``data()`` call per comparison.
+    case-insensitively, with XBT and BTC as one; filtering reads the source model's orders
+    directly (no per-cell ``data()`` round trips) and stays live as rows change; the proxy
+    itself never sorts (its sort column stays -1, so it keeps the source's order): ``sort``
+    sorts the source, which computes one key per row instead of a Python ``data()`` call per
+    comparison.
     """
 
     def __init__(self, source: OrdersTableModel, *, account_name: Callable[[str], str] | None = None) -> None:
@@ -472,7 +481,7 @@ class OrdersFilterProxy(QSortFilterProxyModel):
 
     def set_text(self, text: str) -> None:
         """Show only rows whose fields contain ``text`` (case-insensitive)."""
-        needle = text.strip().lower()
+        needle = _bitcoin_as_btc(text.strip().lower())
         if needle != self._needle:
             self.beginFilterChange()
             self._needle = needle
@@ -501,7 +510,7 @@ class OrdersFilterProxy(QSortFilterProxyModel):
                 self._account_name(o.account_id),
             )
         ).lower()
-        return self._needle in hay
+        return self._needle in _bitcoin_as_btc(hay)
 
     def order_at(self, proxy_row: int) -> Order:
         """The order on proxy row ``proxy_row``."""

@@ -237,6 +237,23 @@ def test_proxy_filters_by_text_and_account_case_insensitively(qapp: QApplication
     assert proxy.rowCount() == 5
 
 
+def test_proxy_finds_bitcoin_by_either_of_krakens_names(qapp: QApplication) -> None:
+    orders = [
+        make_order(1, symbol="BTC/USD"),  # Spot WS v2, Prime
+        make_order(2, symbol="PF_XBTUSD"),  # Futures, Spot REST
+        make_order(3, symbol="ETH/USD"),
+    ]
+    model = OrdersTableModel()
+    model.load(orders)
+    proxy = OrdersFilterProxy(model)
+    for text in ("xbt", "BTC"):
+        proxy.set_text(text)
+        assert {proxy.order_at(r).order_id for r in range(proxy.rowCount())} == {
+            orders[0].order_id,
+            orders[1].order_id,
+        }
+
+
 def test_proxy_sorts_numbers_as_numbers(qapp: QApplication) -> None:
     model = OrdersTableModel()
     model.load([make_order(1, price="100"), make_order(2, price="9.5"), make_order(3, price="25")])
