@@ -92,6 +92,12 @@ def _set_label(label: QLabel, text: str, style: str) -> None:
         label.setStyleSheet(style)
 
 
+NO_ACCOUNTS_HINT = (
+    "No accounts yet: File > Accounts… adds one (its key goes to the system keychain only). "
+    "To try the console first: kraken-cancel --demo"
+)
+
+
 class MainWindow(QMainWindow):
     """The console's one window.
 
@@ -130,6 +136,8 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_menus()
         self._build_status_bar()
+        if accounts_store is not None and not bridge.desk.status:
+            self.last_action.setText(NO_ACCOUNTS_HINT)
         self._connect()
         for status in bridge.desk.status.values():
             self.sidebar.update_status(status)

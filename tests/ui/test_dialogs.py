@@ -256,8 +256,15 @@ def test_accounts_menu_is_disabled_without_a_store(tmp_path: Path, qapp: QApplic
     desk = Desk(AuditLog(tmp_path / "a.sqlite3"))
     window = MainWindow(DeskBridge(desk))
     assert not window.commands.accounts.isEnabled()
+    assert "No accounts" not in window.last_action.text()  # demo: nothing to add
     window.deleteLater()
     desk.audit.close()
+
+
+async def test_first_start_says_how_to_add_an_account(tmp_path: Path) -> None:
+    async with accounts_ui(tmp_path) as (window, _store):
+        assert "File > Accounts" in window.last_action.text()
+        assert "--demo" in window.last_action.text()
 
 
 def test_key_check_text_and_account_ids() -> None:
