@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 from collections.abc import Awaitable, Collection, Sequence
@@ -310,6 +311,8 @@ class AccountEditDialog(QDialog):
         )
         self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
         self.save_button.setDefault(True)
+        self.cancel_button = buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        self.cancel_button.setAutoDefault(False)  # Enter in any field saves; Esc cancels
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
@@ -347,6 +350,20 @@ class AccountEditDialog(QDialog):
             edit.setPlaceholderText(PRODUCTION_ENDPOINTS[role])
             self.endpoint_edits[role] = edit
             self.endpoints_form.addRow(label, edit)
+        # The endpoint fields are made after the buttons: put Tab back in the order on screen.
+        chain = [
+            self.name_edit,
+            self.venue_combo,
+            self.key_edit,
+            self.secret_edit,
+            self.stream_combo,
+            self.cancel_combo,
+            *self.endpoint_edits.values(),
+            self.save_button,
+            self.cancel_button,
+        ]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
 
     def validate(self) -> str | None:
         """What is wrong with the form, or None when it can be saved."""
@@ -370,7 +387,7 @@ class AccountEditDialog(QDialog):
                 )
         for role, edit in self.endpoint_edits.items():
             url = edit.text().strip()
-            schemes = ("ws://", "wss://") if "ws" in role.split("_")[-1] else ("http://", "https://")
+            schemes = ("ws://", "wss://") if "ws" in role.split("_") else ("http://", "https://")
             if url and not url.startswith(schemes):
                 return f"The {role} endpoint must start with {' or '.join(schemes)}"
         return None
@@ -468,6 +485,10 @@ class AccountsDialog(QDialog):
         self.list.currentRowChanged.connect(self._selection_changed)
         self.resize(620, 380)
         self.reload()
+        if not self._specs:
+            # A first account is the only thing to do here: Enter/Space adds it.
+            self.add_button.setFocus()
+            self.status.setText("No accounts yet. Add… asks for a name, the venue, the API key and secret.")
 
     def reload(self) -> None:
         """Re-read the accounts from the store."""

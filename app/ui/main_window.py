@@ -462,6 +462,8 @@ class MainWindow(QMainWindow):
     def _account_changed(self, status: AccountStatus) -> None:
         self.sidebar.update_status(status)
         self._update_banner()
+        if self.last_action.text() == NO_ACCOUNTS_HINT:
+            self.last_action.setText("Ready.")
 
     def _account_removed(self, account_id: str) -> None:
         self.sidebar.remove_account(account_id)

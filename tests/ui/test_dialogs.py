@@ -261,10 +261,13 @@ def test_accounts_menu_is_disabled_without_a_store(tmp_path: Path, qapp: QApplic
     desk.audit.close()
 
 
-async def test_first_start_says_how_to_add_an_account(tmp_path: Path) -> None:
+async def test_first_start_says_how_to_add_an_account_until_one_is_there(tmp_path: Path) -> None:
     async with accounts_ui(tmp_path) as (window, _store):
         assert "File > Accounts" in window.last_action.text()
         assert "--demo" in window.last_action.text()
+        spec = AccountSpec("a1", "First", VenueKind.SPOT)
+        window.bridge.desk.report_problem(spec, "no key stored")  # any account appearing
+        assert "File > Accounts" not in window.last_action.text()
 
 
 def test_key_check_text_and_account_ids() -> None:
@@ -323,3 +326,40 @@ async def test_dead_mans_switch_toggle_arms_and_disarms_on_the_exchange(
             lambda: sim.call(sim.exchange.deadman_trigger_time, "spot") is None, what="disarming"
         )
         await wait_until(lambda: window.deadman_label.text() == "Dead man's switch: off", what="the status")
+
+
+@pytest.mark.parametrize("venue", list(VenueKind))
+def test_endpoint_urls_are_checked_by_their_own_scheme(qapp: QApplication, venue: VenueKind) -> None:
+    # Found by hand: a ws:// URL in "WebSocket v2 URL" was refused as "must start with http://".
+    dialog = AccountEditDialog()
+    dialog.venue_combo.setCurrentIndex(list(VenueKind).index(venue))
+    dialog.name_edit.setText("x")
+    dialog.key_edit.setText("k")
+    dialog.secret_edit.setText("QUJD" * 21 + "QQ==")  # 64 bytes of base64, any venue accepts it
+    good = {
+        role: ("ws://127.0.0.1:1/" if "ws" in role.split("_") else "http://127.0.0.1:1")
+        for role in dialog.endpoint_edits
+    }
+    for role, url in good.items():
+        dialog.endpoint_edits[role].setText(url)
+    assert dialog.validate() is None
+    for role, url in good.items():
+        swapped = "http://127.0.0.1:1" if url.startswith("ws") else "ws://127.0.0.1:1"
+        dialog.endpoint_edits[role].setText(swapped)
+        assert role in (dialog.validate() or "")
+        dialog.endpoint_edits[role].setText(url)
+    dialog.deleteLater()
+
+
+def test_tab_walks_the_fields_in_screen_order(qapp: QApplication) -> None:
+    dialog = AccountEditDialog()
+    order = [dialog.name_edit]
+    while len(order) < 200 and order[-1].nextInFocusChain() is not dialog.name_edit:
+        order.append(order[-1].nextInFocusChain())
+    shown = [
+        w
+        for w in order
+        if w in (dialog.key_edit, dialog.secret_edit, *dialog.endpoint_edits.values(), dialog.save_button)
+    ]
+    assert shown == [dialog.key_edit, dialog.secret_edit, *dialog.endpoint_edits.values(), dialog.save_button]
+    dialog.deleteLater()
