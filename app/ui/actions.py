@@ -25,6 +25,8 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Ctrl+Shift+X", "Cancel all orders on the current account (sidebar)"),
     ("Ctrl+Shift+K", "Kill switch: cancel all orders on every account"),
     ("Ctrl+Shift+C", "Copy the selected order ids"),
+    ("Ctrl+Shift+D", "Dead man's switch on/off: Kraken cancels everything if this console goes quiet"),
+    ("Ctrl+,", "Accounts and API keys"),
     ("Return", "In a confirmation: cancel the orders"),
     ("Esc", "In a confirmation: keep the orders"),
     ("F1", "Show these shortcuts"),
@@ -71,7 +73,7 @@ class WindowActions:
         self.deadman = _action(
             window,
             "Dead man's switch",
-            None,
+            "Ctrl+Shift+D",
             "Keep Kraken's cancel-all timer armed while this console runs",
             "deadman",
         )
@@ -85,7 +87,7 @@ class WindowActions:
             window, "Copy order ids", "Ctrl+Shift+C", "Copy the selected order ids", "copy_ids"
         )
         self.accounts = _action(
-            window, "Accounts…", None, "Add, edit or remove accounts and keys", "accounts"
+            window, "Accounts…", "Ctrl+,", "Add, edit or remove accounts and keys", "accounts"
         )
         self.shortcuts = _action(
             window, "Keyboard shortcuts", "F1", "List the keyboard shortcuts", "shortcuts"

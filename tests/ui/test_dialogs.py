@@ -307,7 +307,7 @@ async def test_bridge_reports_a_failing_task_and_forgets_it(tmp_path: Path, qapp
 
 
 async def test_dead_mans_switch_toggle_arms_and_disarms_on_the_exchange(
-    sim: SimThread, tmp_path: Path, qapp: QApplication
+    sim: SimThread, tmp_path: Path, qapp: QApplication, qtbot: QtBot
 ) -> None:
     creds = sim.call(sim.exchange.credentials)["spot"]
     async with accounts_ui(tmp_path) as (window, store):
@@ -316,12 +316,16 @@ async def test_dead_mans_switch_toggle_arms_and_disarms_on_the_exchange(
         )
         store.save(spec, creds["key"], creds["secret"])
         await store.connect(spec)
-        window.commands.deadman.setChecked(True)
+        ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+        window.activateWindow()
+        await wait_until(lambda: QApplication.activeWindow() is window, what="the window to be active")
+        window.table.setFocus()
+        qtbot.keyClick(window.table, Qt.Key.Key_D, ctrl_shift)  # the keyboard arms it
         await wait_until(
             lambda: sim.call(sim.exchange.deadman_trigger_time, "spot") is not None, what="arming"
         )
         await wait_until(lambda: "armed" in window.deadman_label.text(), what="the status")
-        window.commands.deadman.setChecked(False)
+        qtbot.keyClick(window.table, Qt.Key.Key_D, ctrl_shift)
         await wait_until(
             lambda: sim.call(sim.exchange.deadman_trigger_time, "spot") is None, what="disarming"
         )
