@@ -320,7 +320,7 @@ class MainWindow(QMainWindow):
         b.cancel_settled.connect(self._cancel_settled)
         b.account_changed.connect(self._account_changed)
         b.account_removed.connect(self._account_removed)
-        b.deadman_changed.connect(lambda _s: self._update_deadman())
+        b.deadman_changed.connect(self._deadman_changed)
         b.busy_changed.connect(lambda n: self.busy_label.setText(f"working ({n})" if n else ""))
         for signal in (
             self.proxy.rowsInserted,
@@ -431,6 +431,20 @@ class MainWindow(QMainWindow):
     def _deadman_toggled(self, checked: bool) -> None:
         self.bridge.set_deadman(checked)
         self.show_message("Arming the dead man's switch…" if checked else "Disarming the dead man's switch…")
+
+    def _deadman_changed(self, state: DeadmanState | None) -> None:
+        self._update_deadman()
+        if state is None:  # an arm or disarm finished: say what it did, account by account
+            dm = self.bridge.desk.deadman
+            states = list(dm.states.values())
+            name = self.bridge.account_name
+            done = [name(s.account_id) for s in states if s.supported and not s.error]
+            none = [name(s.account_id) for s in states if not s.supported]
+            verb = f"armed ({dm.timeout_s} s, re-sent every {dm.refresh_s:g} s)" if dm.armed else "off"
+            text = f"Dead man's switch {verb} on {', '.join(done) or 'no account'}"
+            if none:
+                text += f"; {', '.join(none)} ha{'s' if len(none) == 1 else 've'} no dead man's switch"
+            self.show_message(text + ".", error=any(s.error and s.supported for s in states))
 
     def _update_deadman(self) -> None:
         dm = self.bridge.desk.deadman

@@ -325,6 +325,10 @@ async def test_dead_mans_switch_toggle_arms_and_disarms_on_the_exchange(
             lambda: sim.call(sim.exchange.deadman_trigger_time, "spot") is not None, what="arming"
         )
         await wait_until(lambda: "armed" in window.deadman_label.text(), what="the status")
+        await wait_until(
+            lambda: "Dead man's switch armed (60 s, re-sent every 20 s) on Main" in window.last_action.text(),
+            what="the outcome of arming",
+        )
         qtbot.keyClick(window.table, Qt.Key.Key_D, ctrl_shift)
         await wait_until(
             lambda: sim.call(sim.exchange.deadman_trigger_time, "spot") is None, what="disarming"
