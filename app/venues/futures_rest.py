@@ -10,10 +10,11 @@ from typing import Any
 
 import httpx
 
-from app.core.errors import RateLimited, TransportError, VenueUnavailable
+from app.core.errors import RateLimited
 from app.core.orders import CancelRef, Order
 from app.venues import futures_wire as wire
 from app.venues.base import Credentials
+from app.venues.http import error_for_transport
 from app.venues.nonces import NonceSource
 from app.venues.signing import futures_rest_sign
 from app.venues.spot_rest import key_id
@@ -180,15 +181,8 @@ class FuturesRest:
                     resp = await self._client.post(
                         self.origin + path, content=post_data.encode(), headers=headers
                     )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as e:
-                # The connection was never made, so nothing was sent.
-                raise VenueUnavailable(
-                    f"{endpoint}: cannot connect to Kraken Futures ({type(e).__name__})"
-                ) from e
-            except httpx.TimeoutException as e:
-                raise TransportError(f"{endpoint}: no answer from Kraken Futures in time") from e
             except httpx.TransportError as e:
-                raise TransportError(f"{endpoint}: connection failed ({type(e).__name__})") from e
+                raise error_for_transport(e, f"Futures {endpoint}") from e
         try:
             data = wire.parse_envelope(resp.status_code, resp.headers.get("content-type", ""), resp.content)
         except RateLimited as e:

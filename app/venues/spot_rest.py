@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from app.core.errors import MalformedReply, PermissionDenied, TransportError, VenueRejected
+from app.core.errors import MalformedReply, PermissionDenied, VenueRejected
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import IdKind, Order, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
@@ -23,6 +23,7 @@ from app.venues.base import (
     LinkSink,
     StreamSink,
 )
+from app.venues.http import error_for_transport
 from app.venues.nonces import NonceSource
 from app.venues.signing import spot_rest_sign
 
@@ -92,9 +93,7 @@ class SpotRestVenue:
             try:
                 resp = await self._client.post(self._base + path, content=body, headers=headers)
             except httpx.TransportError as e:
-                if isinstance(e, httpx.TimeoutException):
-                    raise TransportError(f"{method}: no answer from Kraken in time") from e
-                raise TransportError(f"{method}: connection failed ({type(e).__name__})") from e
+                raise error_for_transport(e, method) from e
         return wire.parse_envelope(resp.status_code, resp.headers.get("content-type", ""), resp.content)
 
     async def list_open_orders(self) -> list[Order]:

@@ -210,3 +210,18 @@ async def test_confirm_with_one_unknown_id_still_sees_open_orders(sim: Sim) -> N
     assert out[a.order_id].state is CancelState.CANCELLED
     assert out[b.order_id].state is CancelState.FAILED  # still open: never "gone"
     assert out[ghost.order_id].state is CancelState.ALREADY_GONE
+
+
+async def test_unreachable_exchange_means_nothing_was_sent() -> None:
+    # A port nobody listens on: the connection is refused before any byte of the cancel leaves.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    secret = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+    venue = SpotRestVenue("s", f"http://127.0.0.1:{port}", Credentials("k", secret), NonceSource())
+    with pytest.raises(VenueUnavailable, match="nothing was sent") as info:
+        await venue.execute(CancelRequest("s", RequestForm.ALL))
+    await venue.aclose()
+    assert not info.value.effect_unknown
