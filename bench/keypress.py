@@ -1,0 +1,187 @@
+"""Key press to wire: a real key event in the window to the cancel request's arrival at the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from app.core.accounts import Transport
+from app.core.orders import VenueKind
+from bench.appside import SIM_ACCOUNT, account
+from bench.common import ROOT, Control, Figure, SimProcess, wait_for
+
+log = logging.getLogger("bench.keypress")
+
+LISTED = 10_000
+SIZES = (1, 10, 100)
+# (label, venue, stream transport, cancel transport). The Spot REST cell streams over WS v2 so the
+# figure is the REST cancel path alone (a 2 s REST poll of 10,000 orders would measure the poll).
+CELLS: list[tuple[str, VenueKind, Transport, Transport]] = [
+    ("Spot REST", VenueKind.SPOT, Transport.WS_V2, Transport.REST),
+    ("Spot WS v2", VenueKind.SPOT, Transport.WS_V2, Transport.WS_V2),
+    ("Spot WS v1", VenueKind.SPOT, Transport.WS_V1, Transport.WS_V1),
+    ("Futures REST", VenueKind.FUTURES, Transport.WS_V2, Transport.WS_V2),
+    ("Prime WS", VenueKind.PRIME, Transport.WS_V2, Transport.WS_V2),
+]
+
+
+def is_cancel(path: str) -> bool:
+    """Whether an arrival's path or method is a cancel request (any venue, any transport)."""
+    p = path.lower()
+    return "cancel" in p or "batchorder" in p
+
+
+_waiters: dict[int, list[asyncio.Future[object]]] = {}
+
+
+def _settled_future(w: object) -> asyncio.Future[object]:
+    """A future for the window's next ``cancel_settled``.
+
+    The signal is connected once per window and never disconnected: PySide6 6.12's
+    ``SignalInstance.disconnect`` crashed the bench ("bool_dealloc") after a few dozen calls.
+    """
+    waiters = _waiters.get(id(w))
+    if waiters is None:
+        waiters = _waiters[id(w)] = []
+
+        def settled(report: object, waiters: list[asyncio.Future[object]] = waiters) -> None:
+            while waiters:
+                fut = waiters.pop()
+                if not fut.done():
+                    fut.set_result(report)
+
+        w.bridge.cancel_settled.connect(settled)  # type: ignore[attr-defined]
+    fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    waiters.append(fut)
+    return fut
+
+
+async def _one_run(window: object, ctl: Control, sim_account: str, size: int, account_id: str) -> float:
+    """Add ``size`` fresh orders, select them, press the key, return ns from key to arrival."""
+    from PySide6.QtCore import QItemSelectionModel, Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    w = window  # MainWindow
+    ids = await ctl.add_orders(sim_account, size)
+    keys = [(account_id, oid) for oid in ids]
+    await wait_for(lambda: all(w.model.row_of(k) is not None for k in keys), 20.0, "new orders listed")  # type: ignore[attr-defined]
+    sel = w.table.selectionModel()  # type: ignore[attr-defined]
+    sel.clearSelection()
+    flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+    for k in keys:
+        src = w.model.index(w.model.row_of(k), 0)  # type: ignore[attr-defined]
+        sel.select(w.proxy.mapFromSource(src), flags)  # type: ignore[attr-defined]
+    # After a confirmation closes, the offscreen platform may leave no active window, and the
+    # window's shortcuts (Delete) only fire in the active window.
+    if QApplication.activeWindow() is not w:
+        w.activateWindow()  # type: ignore[attr-defined]
+        await wait_for(lambda: QApplication.activeWindow() is w, 5.0, "the window to be active again")
+    w.table.setFocus()  # type: ignore[attr-defined]
+    settled = _settled_future(w)
+    if size == 1:
+        t0 = time.monotonic_ns()
+        QTest.keyClick(w.table, Qt.Key.Key_Delete)  # type: ignore[attr-defined]
+    else:
+        QTest.keyClick(w.table, Qt.Key.Key_Delete)  # type: ignore[attr-defined]
+        dialog = w.flow.dialog  # type: ignore[attr-defined]
+        if dialog is None:
+            raise RuntimeError(
+                f"no confirmation opened for a {size}-row Delete "
+                f"({len(w.selected_orders())} selected; status: {w.last_action.text()!r})"  # type: ignore[attr-defined]
+            )
+        t0 = time.monotonic_ns()
+        QTest.keyClick(dialog, Qt.Key.Key_Return)
+    await asyncio.wait_for(settled, 30.0)
+    arrivals = [a for a in await ctl.arrivals(t0) if is_cancel(a[2]) and a[3] in (None, sim_account)]
+    if not arrivals:
+        raise RuntimeError(f"no cancel arrival recorded after the key press ({account_id}, {size} rows)")
+    first = min(a[0] for a in arrivals)
+    return (first - t0) / 1e6
+
+
+async def run_cell(endpoints: dict[str, object], index: int, runs: int) -> dict[str, object]:
+    """One transport's cell (all selection sizes) in this process: ``{size: [ms, ...]}`` plus rows."""
+    from bench.appside import desk_with, window_over
+
+    label, kind, stream, cancel = CELLS[index]
+    account_id = f"bench-{label.lower().replace(' ', '-')}"
+    spec = account(endpoints, account_id, kind, stream=stream, cancel=cancel)
+    ctl = Control(str(endpoints["spot_rest"]))
+    out: dict[str, object] = {}
+    try:
+        async with desk_with([spec]) as desk, window_over(desk) as w:
+            # The seeded book may hold a few less than LISTED (a seeded market order fills).
+            await wait_for(lambda: w.model.rowCount() >= LISTED * 0.99, 120.0, f"{LISTED} rows ({label})")
+            out["rows"] = w.model.rowCount()
+            for size in SIZES:
+                samples = []
+                for _ in range(runs + 1):  # the first run warms caches and is dropped
+                    samples.append(await _one_run(w, ctl, SIM_ACCOUNT[kind], size, account_id))
+                out[str(size)] = samples[1:]
+    finally:
+        await ctl.aclose()
+    return out
+
+
+async def run(runs: int, figures: list[Figure]) -> None:
+    """Every transport x selection size, ``runs`` times each, against one simulator process.
+
+    Each transport runs in its own child process (``python -m bench.keypress``): a fresh
+    interpreter per window, because PySide6 crashed ("bool_dealloc" while garbage-collecting)
+    once several windows had been opened and closed in one process.
+    """
+    args = ["--orders", str(LISTED), "--other-orders", str(LISTED), "--no-activity", "--no-rate-limits"]
+    with SimProcess(*args) as sim, tempfile.TemporaryDirectory(prefix="bench-kp-") as tmp:
+        endpoints = sim.endpoints_file(Path(tmp) / "endpoints.json")
+        for index, (label, _kind, _s, _c) in enumerate(CELLS):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.keypress",
+                str(endpoints),
+                str(index),
+                str(runs),
+                cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            stdout, _ = await proc.communicate()
+            lines = stdout.decode().strip().splitlines()
+            if proc.returncode != 0 or not lines:
+                raise RuntimeError(f"key press cell {label} failed (exit {proc.returncode})")
+            result = json.loads(lines[-1])
+            for size in SIZES:
+                fig = Figure(
+                    "1. key press to wire",
+                    f"{label}, {size} row{'s' if size > 1 else ''}",
+                    "ms",
+                    list(result[str(size)]),
+                    budget="p50 <= 2, p99 <= 10",
+                    note=f"{result['rows']} rows listed",
+                )
+                med, p99 = fig.median or 0.0, fig.p99 or 0.0
+                fig.verdict = "ok" if med <= 2 and p99 <= 10 else "MISSED"
+                figures.append(fig)
+                log.warning("%s: median %.2f ms p99 %.2f ms", fig.name, med, p99)
+
+
+def _cell_main() -> int:
+    """``python -m bench.keypress ENDPOINTS INDEX RUNS``: one cell, its JSON result on stdout."""
+    from bench.appside import run_on_qasync
+
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    endpoints = json.loads(Path(sys.argv[1]).read_text())
+    result = run_on_qasync(run_cell(endpoints, int(sys.argv[2]), int(sys.argv[3])))
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    os._exit(0)  # skip finalisation (see run): the figures are out
+
+
+if __name__ == "__main__":
+    _cell_main()

@@ -1,0 +1,103 @@
+"""Rendering the figures: a plain table for the terminal and bench/RESULTS.md."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bench.common import Figure
+
+METHOD = """\
+## How each figure is taken
+
+- The simulator (`python -m app.sim`) always runs as a separate process on 127.0.0.1; the app side
+  (desk, and for 1-3 the real window, offscreen Qt on the qasync loop) runs in the bench process.
+- Every figure is the median and p99 (nearest rank: with 20 samples p99 is the worst) over repeated
+  runs. Figures are printed, never asserted.
+- **1. Key press to wire**: for each cancel transport a fresh desk + window holding one account
+  with 10,000 orders listed (plus the fresh ones). Each run adds 1/10/100 fresh orders through
+  `POST /_sim/orders`, waits until they are listed, selects their rows, takes `time.monotonic_ns()`
+  and sends the real key event with `QTest.keyClick` (Delete for 1 row; for 10/100 rows Delete opens
+  the confirmation untimed and the timed key is the confirming Return). The figure is the first
+  cancel request's arrival stamp at the simulator minus that time (CLOCK_MONOTONIC is system-wide on
+  Linux). The simulator stamps the arrival when its handler starts, i.e. after the HTTP request or
+  WebSocket frame has been read and parsed, so the figure is an **upper bound** on "first byte on
+  the wire". The first run of each cell is a warm-up and is dropped. The Spot REST row streams over
+  WS v2 and cancels over REST (a REST poll of 10,000 orders would otherwise be measured);
+  Futures cancels over REST (its stream is the Futures WS); Prime cancels over its WebSocket.
+- **2. Kill switch**: 1,000 fresh orders spread over Spot (WS v2), Futures and Prime, the simulator
+  started with `--latency-ms 0` and `--latency-ms 50` (added to every request). Time from
+  `desk.cancel(CancelIntent(Scope.EVERYTHING))` (the call the Ctrl+Shift+K confirmation makes) until
+  its CancelReport settles; then the simulator's open counts are checked to be 0. "x RTT" divides
+  by the injected round trip (50 ms; floor 1.0); budget: 2 round trips + 50 ms, i.e. <= 3.0 x RTT.
+- **3. Live table**: 10,000 Spot orders over WS v2 in the window; the simulator's market activity
+  (fills, expiries, new orders) at 3,000 actions/s over its three accounts, about 1,000/s on the
+  listed one. A 5 ms asyncio timer measures its own lateness (event-loop stall). Store events are
+  counted (orders inserted, updated, removed), `modelReset` of the table model is counted, RSS read
+  from `/proc/self/status`.
+- **4. Start-up**: `python -m app --endpoints FILE --screenshot PNG --quit-after 20` as a child
+  process (simulator: 10,000 Spot orders, Futures and Prime 36 each); the child is started through
+  `bench/startup_child.py`, which only records when `orders_listed()` first holds (the window is
+  shown before that) and the child's peak RSS (VmHWM). Time is from just before `Popen` to that moment.
+- **5. Peer**: ccxt (async) against the same simulator, beside our desk, on the plain asyncio loop.
+"""
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.2f}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def _rows(figures: Sequence[Figure]) -> list[list[str]]:
+    rows = []
+    for f in figures:
+        rows.append(
+            [
+                f.section,
+                f.name,
+                f.unit,
+                str(len(f.samples)),
+                _fmt(f.median),
+                _fmt(f.p99),
+                f.budget,
+                f.verdict,
+                f.note,
+            ]
+        )
+    return rows
+
+
+HEADER = ["section", "figure", "unit", "n", "median", "p99", "budget", "verdict", "note"]
+
+
+def render_table(figures: Sequence[Figure]) -> str:
+    """A fixed-width table for the terminal."""
+    rows = [HEADER, *_rows(figures)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_markdown(
+    figures: Sequence[Figure],
+    info: dict[str, str],
+    notes: Sequence[str],
+    failures: Sequence[str],
+    sections: Sequence[str],
+) -> str:
+    """bench/RESULTS.md: the machine, the table, notes, failures and the method."""
+    out = ["# Benchmark results", "", "Written by `python -m bench`; do not edit by hand.", ""]
+    out += ["## Machine", ""]
+    out += [f"- {k}: {v}" for k, v in info.items()]
+    out += [f"- sections run: {', '.join(sections)}", "", "## Figures", ""]
+    out.append("| " + " | ".join(HEADER) + " |")
+    out.append("|" + "---|" * len(HEADER))
+    for r in _rows(figures):
+        out.append("| " + " | ".join(c.replace("|", "/") for c in r) + " |")
+    if notes:
+        out += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    if failures:
+        out += ["", "## Sections that failed", ""] + [f"- {f}" for f in failures]
+    out += ["", METHOD]
+    return "\n".join(out)
