@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,20 @@ _TESTS = Path(__file__).parent
 # Async tests under these folders run on the qasync loop (Qt's event loop drives asyncio), so
 # widgets, timers and sockets all advance while a test awaits. Everything else keeps asyncio's loop.
 QT_LOOP_DIRS = (_TESTS / "ui", _TESTS / "e2e")
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_main_thread() -> Iterator[None]:
+    """Collect garbage here, between tests, never in a simulator thread (app/ui/gc_guard.py).
+
+    The app collects on a GUI timer; tests mostly have no running GUI loop between them, so
+    automatic collection is off for the session and each test's garbage is collected after it.
+    """
+    yield
+    gc.collect()
+
+
+gc.disable()
 
 
 def _qasync_loop() -> asyncio.AbstractEventLoop:

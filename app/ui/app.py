@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 from app.desk.desk import Desk
 from app.ui.bridge import DeskBridge
 from app.ui.dialogs import AccountsStore
+from app.ui.gc_guard import MainThreadCollector
 from app.ui.main_window import MainWindow
 from app.venues.base import LinkState
 
@@ -47,6 +48,8 @@ def open_window(desk: Desk, *, accounts_store: AccountsStore | None = None) -> M
     bridge = DeskBridge(desk)
     window = MainWindow(bridge, accounts_store=accounts_store)
     bridge.setParent(window)
+    window.gc_collector = MainThreadCollector(window)
+    window.gc_collector.start()
     window.show()
     return window
 
@@ -134,6 +137,7 @@ async def serve_window(
         await closed.wait()
     finally:
         window.age_timer.stop()
+        window.gc_collector.stop()
         bridge = window.bridge
         if bridge.tasks:
             await asyncio.wait(bridge.tasks, timeout=CANCEL_GRACE_S)
