@@ -6,7 +6,6 @@ inserted, updated or removed, so the table inserts and removes rows and never re
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from app.core.events import Event
@@ -15,7 +14,7 @@ from app.core.orders import Order, OrderKey
 
 
 class OrderStore:
-    """Open orders by key, plus the cancel outcome shown beside each.
+    """Open orders by key, grouped per account, plus the cancel outcome shown beside each.
 
     Events (all synchronous, in the desk's loop):
         inserted(list[Order]): new orders, appended.
@@ -23,12 +22,13 @@ class OrderStore:
         removed(list[OrderKey]): orders that left the book.
 
     Rules: an event is emitted only for a real change; one replace or batch emits at most one
-    event of each kind.
+    event of each kind; per-account reads cost the account's size, never the whole book's (the
+    cancel path plans from them with 10,000 orders listed).
     """
 
     def __init__(self) -> None:
         self._orders: dict[OrderKey, Order] = {}
-        self._counts: Counter[str] = Counter()  # open orders per account, kept as they change
+        self._by_account: dict[str, dict[OrderKey, Order]] = {}
         self._outcomes: dict[OrderKey, Outcome] = {}
         self.inserted: Event[list[Order]] = Event("orders_inserted")
         self.updated: Event[list[Order]] = Event("orders_updated")
@@ -52,18 +52,15 @@ class OrderStore:
         """Open orders, of one account or all."""
         if account_id is None:
             return list(self._orders.values())
-        return [o for o in self._orders.values() if o.account_id == account_id]
+        return list(self._by_account.get(account_id, {}).values())
 
     def by_account(self) -> dict[str, list[Order]]:
         """Open orders grouped per account."""
-        out: dict[str, list[Order]] = {}
-        for o in self._orders.values():
-            out.setdefault(o.account_id, []).append(o)
-        return out
+        return {aid: list(book.values()) for aid, book in self._by_account.items() if book}
 
     def count(self, account_id: str) -> int:
         """How many open orders ``account_id`` has."""
-        return self._counts[account_id]
+        return len(self._by_account.get(account_id, ()))
 
     def upsert(self, orders: Iterable[Order]) -> None:
         """Add new orders and update changed ones."""
@@ -73,12 +70,12 @@ class OrderStore:
             old = self._orders.get(o.key)
             if old is None:
                 new.append(o)
-                self._counts[o.account_id] += 1
             elif old != o:
                 changed.append(o)
             else:
                 continue
             self._orders[o.key] = o
+            self._by_account.setdefault(o.account_id, {})[o.key] = o
         if new:
             self.inserted.emit(new)
         if changed:
@@ -89,7 +86,7 @@ class OrderStore:
         gone = [k for k in keys if k in self._orders]
         for k in gone:
             del self._orders[k]
-            self._counts[k[0]] -= 1
+            del self._by_account[k[0]][k]
             self._outcomes.pop(k, None)
         if gone:
             self.removed.emit(gone)
@@ -97,12 +94,12 @@ class OrderStore:
     def replace_account(self, account_id: str, orders: Sequence[Order]) -> None:
         """Make ``account_id``'s orders exactly ``orders`` (a fresh listing or snapshot)."""
         fresh = {o.key for o in orders}
-        self.remove([k for k, o in self._orders.items() if o.account_id == account_id and k not in fresh])
+        self.remove([k for k in self._by_account.get(account_id, {}) if k not in fresh])
         self.upsert(orders)
 
     def drop_account(self, account_id: str) -> None:
         """Forget every order of an account (it was removed)."""
-        self.remove([k for k, o in self._orders.items() if o.account_id == account_id])
+        self.remove(list(self._by_account.get(account_id, {})))
 
     def set_outcomes(self, outcomes: dict[OrderKey, Outcome]) -> None:
         """Show cancel outcomes beside open orders (keys not open are ignored)."""

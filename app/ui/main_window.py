@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from app.core.ledger import CancelState
 from app.core.orders import Order
 from app.core.plan import CancelIntent, Plan
-from app.desk.coordinator import CancelReport
+from app.desk.coordinator import CancelReport, LedgerEntry
 from app.desk.deadman import DeadmanState
 from app.desk.desk import AccountStatus
 from app.ui import theme
@@ -92,6 +92,8 @@ def _set_label(label: QLabel, text: str, style: str) -> None:
         label.setStyleSheet(style)
 
 
+PAINT_HOLD_MS = 60  # the longest the window waits to repaint after a cancel starts
+
 NO_ACCOUNTS_HINT = (
     "No accounts yet: File > Accounts… adds one (its key goes to the system keychain only). "
     "To try the console first: kraken-cancel --demo"
@@ -143,6 +145,12 @@ class MainWindow(QMainWindow):
             self.sidebar.update_status(status)
         self._update_banner()
         self._update_deadman()
+        # A child timer, not QTimer.singleShot(callable): it dies with the window, so it can
+        # never call into a deleted one.
+        self._paint_hold = QTimer(self)
+        self._paint_hold.setSingleShot(True)
+        self._paint_hold.setInterval(PAINT_HOLD_MS)
+        self._paint_hold.timeout.connect(self._release_paint)
         self.age_timer = QTimer(self)
         self.age_timer.setInterval(1000)
         self.age_timer.timeout.connect(self.repaint_ages)
@@ -317,6 +325,7 @@ class MainWindow(QMainWindow):
         self.flow.message.connect(self.show_message)
         b.failed.connect(lambda text: self.show_message(text, error=True))
         b.cancel_started.connect(self._cancel_started)
+        b.ledger_transitioned.connect(self._ledger_moved)
         b.cancel_settled.connect(self._cancel_settled)
         b.account_changed.connect(self._account_changed)
         b.account_removed.connect(self._account_removed)
@@ -464,12 +473,37 @@ class MainWindow(QMainWindow):
         _set_label(self.deadman_label, text, f"color: {color};" if color else "")
         self._update_banner()
 
+    def _hold_paint(self) -> None:
+        """Paint nothing until the cancel's first request has left (bounded by PAINT_HOLD_MS).
+
+        Repainting 10,000 rows (after a selection change or a dialog closing) takes tens of ms
+        on the GUI loop; that turn would otherwise come before the first cancel byte
+        (bench/RESULTS.md, key press to wire). The window catches up right after.
+        """
+        if self.updatesEnabled():
+            self.setUpdatesEnabled(False)
+            self._paint_hold.start()
+
+    def _release_paint(self, *_args: object) -> None:
+        self._paint_hold.stop()
+        if not self.updatesEnabled():
+            self.setUpdatesEnabled(True)
+
+    def _ledger_moved(self, entries: list[LedgerEntry]) -> None:
+        # Past "sent": the venue answered, so the request has certainly left.
+        if not self.updatesEnabled() and any(
+            e.state not in (CancelState.QUEUED, CancelState.SENT) for e in entries
+        ):
+            self._release_paint()
+
     def _cancel_started(self, payload: tuple[CancelIntent, Plan]) -> None:
+        self._hold_paint()
         intent, plan = payload
         n = plan.order_count
         self.show_message(f"{intent.describe()}: sending ({n} known order{'s' if n != 1 else ''})…")
 
     def _cancel_settled(self, report: CancelReport) -> None:
+        self._release_paint()
         bad = any(report.counts.get(s, 0) for s in _BAD_STATES) or bool(report.errors)
         self.show_message(format_report(report), error=bad)
 
