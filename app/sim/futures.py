@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -307,7 +308,7 @@ class FuturesControls:
 class _WsSession:
     request: web.Request
     ws: web.WebSocketResponse
-    queue: asyncio.Queue[tuple[str, bool] | None]
+    queue: asyncio.Queue[tuple[str, bool, float] | None]
     challenges: dict[str, set[str]] = field(default_factory=dict)
     feeds: dict[str, Callable[[], None]] = field(default_factory=dict)
     heartbeat: asyncio.Task[None] | None = None
@@ -680,7 +681,7 @@ class FuturesHost:
         return ws
 
     def _send(self, session: _WsSession, payload: dict[str, Any], *, delta: bool = False) -> None:
-        session.queue.put_nowait((json.dumps(payload), delta))
+        session.queue.put_nowait((json.dumps(payload), delta, time.monotonic()))
 
     async def _sender(self, session: _WsSession) -> None:
         """Send queued frames in order, with the host's latency; a DROP fault cuts the socket."""
@@ -689,11 +690,13 @@ class FuturesHost:
             item = await session.queue.get()
             if item is None or ws.closed:
                 return
-            text, delta = item
+            text, delta, queued_at = item
             faults = self.faults
-            delay = faults.delay_s()
-            if delay:
-                await asyncio.sleep(delay)
+            # A propagation delay from when the frame was queued: frames queued together leave
+            # together, one latency later (not one latency apart).
+            wait = queued_at + faults.delay_s() - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
             # Only deltas consume a DROP fault, so a fault meant for REST is not taken by the
             # handshake of a feed that happens to be connecting.
             if delta and faults.take(FaultKind.DROP) is not None:

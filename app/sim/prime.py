@@ -354,14 +354,19 @@ class PrimeHost:
                 "session_id": str(uuid.UUID(int=self.ctx.rng.getrandbits(128), version=4)),
             }
         )
+        loop = asyncio.get_running_loop()
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
                 delay = self.ctx.faults().delay_s()
                 if delay:
-                    await asyncio.sleep(delay)
-                self._on_text(conn, msg.data)
+                    # A propagation delay, not a slow pipe: messages sent back to back arrive
+                    # back to back, one latency later (equal delays keep their order: the loop's
+                    # timers are FIFO). Sleeping here would let one message through per latency.
+                    loop.call_later(delay, self._on_text_if_open, conn, msg.data)
+                else:
+                    self._on_text(conn, msg.data)
         finally:
             unsubscribe()
             self.conns.discard(conn)
@@ -372,6 +377,13 @@ class PrimeHost:
         return ws
 
     # ----------------------------------------------------------------------- requests
+
+    def _on_text_if_open(self, conn: _Conn, text: str) -> None:
+        if conn in self.conns:
+            try:
+                self._on_text(conn, text)
+            except Exception:
+                log.exception("prime request failed")
 
     def _on_text(self, conn: _Conn, text: str) -> None:
         try:
