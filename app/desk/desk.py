@@ -13,7 +13,7 @@ from app.core.accounts import AccountSpec
 from app.core.errors import AuthError, PermissionDenied, VenueError
 from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
-from app.core.orders import Order, VenueKind
+from app.core.orders import Order, OrderKey, VenueKind
 from app.core.plan import CancelIntent, Plan
 from app.desk.audit import AuditLog
 from app.desk.coordinator import CancelCoordinator, CancelReport
@@ -160,17 +160,43 @@ class Desk:
         self.store.replace_account(account_id, orders)
 
     async def _stream(self, account_id: str, venue: Venue) -> None:
+        loop = asyncio.get_running_loop()
+        pending: list[StreamEvent] = []
+
+        def flush() -> None:
+            # Consecutive events of one kind become one store call, so a busy stream moves the
+            # table in runs of rows rather than one Qt signal round per message; order is kept.
+            events = pending[:]
+            pending.clear()
+            upserts: list[Order] = []
+            removals: list[OrderKey] = []
+            for event in events:
+                if event.kind is not StreamKind.UPSERT and upserts:
+                    self.store.upsert(upserts)
+                    upserts = []
+                if event.kind is not StreamKind.REMOVED and removals:
+                    self.store.remove(removals)
+                    removals = []
+                if event.kind is StreamKind.SNAPSHOT:
+                    self._apply_listing(account_id, list(event.orders))
+                elif event.kind is StreamKind.UPSERT:
+                    upserts.extend(event.orders)
+                elif event.kind is StreamKind.REMOVED and event.order_id is not None:
+                    order = self.store.get((account_id, event.order_id))
+                    if order is not None:
+                        self.coordinator.observe_removal(
+                            order, event.outcome or Outcome(CancelState.ALREADY_GONE)
+                        )
+                        removals.append(order.key)
+            if upserts:
+                self.store.upsert(upserts)
+            if removals:
+                self.store.remove(removals)
+
         def sink(event: StreamEvent) -> None:
-            if event.kind is StreamKind.SNAPSHOT:
-                self._apply_listing(account_id, list(event.orders))
-            elif event.kind is StreamKind.UPSERT:
-                self.store.upsert(event.orders)
-            elif event.kind is StreamKind.REMOVED and event.order_id is not None:
-                order = self.store.get((account_id, event.order_id))
-                outcome = event.outcome or Outcome(CancelState.ALREADY_GONE)
-                if order is not None:
-                    self.coordinator.observe_removal(order, outcome)
-                    self.store.remove([order.key])
+            if not pending:
+                loop.call_soon(flush)  # at most one loop turn later
+            pending.append(event)
 
         def link(state: LinkState, detail: str) -> None:
             self._link(account_id, state, detail)

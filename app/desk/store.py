@@ -83,11 +83,13 @@ class OrderStore:
 
     def remove(self, keys: Iterable[OrderKey]) -> None:
         """Remove orders (unknown keys are ignored)."""
-        gone = [k for k in keys if k in self._orders]
-        for k in gone:
-            del self._orders[k]
-            del self._by_account[k[0]][k]
-            self._outcomes.pop(k, None)
+        gone: list[OrderKey] = []
+        for k in keys:
+            if k in self._orders:  # also skips a key named twice
+                del self._orders[k]
+                del self._by_account[k[0]][k]
+                self._outcomes.pop(k, None)
+                gone.append(k)
         if gone:
             self.removed.emit(gone)
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core.plan import CancelIntent, Plan
 from app.desk.coordinator import CancelReport, LedgerEntry
@@ -16,6 +16,8 @@ from app.desk.desk import AccountStatus, Desk
 from app.ui.models import ActivityModel, OrdersTableModel
 
 log = logging.getLogger("app.ui.bridge")
+
+COUNT_REFRESH_MS = 250  # open-order counts in the sidebar refresh at most this often
 
 
 class DeskBridge(QObject):
@@ -66,10 +68,16 @@ class DeskBridge(QObject):
             coord.transitioned.connect(self._on_transitioned),
             coord.settled.connect(self.cancel_settled.emit),
             desk.account_changed.connect(self._on_account_changed),
-            desk.account_removed.connect(self.account_removed.emit),
+            desk.account_removed.connect(self._on_account_removed),
             desk.deadman.changed.connect(self.deadman_changed.emit),
         ]
         self._names: dict[str, str] = {aid: st.name for aid, st in desk.status.items()}
+        self._shown: dict[str, AccountStatus] = dict(desk.status)
+        self._counts_due: dict[str, AccountStatus] = {}
+        self._count_timer = QTimer(self)
+        self._count_timer.setSingleShot(True)
+        self._count_timer.setInterval(COUNT_REFRESH_MS)
+        self._count_timer.timeout.connect(self._flush_counts)
 
     # --- desk events -----------------------------------------------------------------------
 
@@ -82,7 +90,32 @@ class DeskBridge(QObject):
         self._names[status.account_id] = status.name
         if old is not None and old != status.name:
             self.orders_model.refresh_accounts(status.account_id)
+        shown = self._shown.get(status.account_id)
+        if shown is not None and (shown.link, shown.detail, shown.name) == (
+            status.link,
+            status.detail,
+            status.name,
+        ):
+            # Only the count moved: a live stream moves it hundreds of times a second, and the
+            # sidebar needs it a few times a second at most (bench: 0.7 s of every 5 s went here).
+            self._counts_due[status.account_id] = status
+            if not self._count_timer.isActive():
+                self._count_timer.start()
+            return
+        self._counts_due.pop(status.account_id, None)
+        self._shown[status.account_id] = status
         self.account_changed.emit(status)
+
+    def _on_account_removed(self, account_id: str) -> None:
+        self._counts_due.pop(account_id, None)  # a late count must not bring it back
+        self._shown.pop(account_id, None)
+        self.account_removed.emit(account_id)
+
+    def _flush_counts(self) -> None:
+        due, self._counts_due = self._counts_due, {}
+        for status in due.values():
+            self._shown[status.account_id] = status
+            self.account_changed.emit(status)
 
     def account_name(self, account_id: str) -> str:
         """What the trader calls an account (its id if unknown)."""

@@ -68,6 +68,14 @@ HEADERS: dict[Column, str] = {
     Column.LEDGER: "Ledger state",
 }
 _NUMERIC = frozenset({Column.PRICE, Column.QUANTITY, Column.FILLED, Column.AGE, Column.USERREF})
+_COLUMNS = tuple(Column)
+_NCOLS = len(_COLUMNS)
+_NUMERIC_COLS = frozenset(int(c) for c in _NUMERIC)
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_ALIGN = int(Qt.ItemDataRole.TextAlignmentRole.value)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_ROLES_ANSWERED = frozenset({_DISPLAY, _ALIGN, _FOREGROUND, _TOOLTIP, int(SORT_ROLE), int(ORDER_ROLE)})
 _NO_USERREF = -(2**40)  # sorts rows without a userref first, below every int32
 _BULK = 64  # more rows than this at once: append/update then re-sort in one layout change
 
@@ -118,7 +126,11 @@ class OrdersTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[Order] = []
         self._keys: list[OrderKey] = []
-        self._index: dict[OrderKey, int] = {}
+        # Each row has a tag; tags increase down the rows, so a key's row is a bisection of
+        # ``_tags`` (C speed) and removing rows shifts no index: the old key -> row dict had to
+        # re-number every row below each removal (0.6 ms each at 10,000 rows; bench, live table).
+        self._index: dict[OrderKey, float] = {}
+        self._tags: list[float] = []
         self._outcome_of = outcome_of or (lambda _key: None)
         self._account_name = account_name or (lambda account_id: account_id)
         self._clock = clock
@@ -128,11 +140,14 @@ class OrdersTableModel(QAbstractTableModel):
 
     # --- Qt API -----------------------------------------------------------------------------
 
+    # rowCount/columnCount/data run thousands of times per repaint, called from C++: plain ints
+    # and tuples here, no enum construction (profiled at 10,000 rows, 1,000 updates/s).
+
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(Column)
+        return 0 if parent.isValid() else _NCOLS
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
@@ -145,28 +160,28 @@ class OrdersTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
+        if role not in _ROLES_ANSWERED:
+            return None  # most roles a view asks about (font, background, ...): answer at once
         row, col = index.row(), index.column()
-        if not (0 <= row < len(self._rows) and 0 <= col < len(Column)):
-            return None
+        if not (0 <= row < len(self._rows) and 0 <= col < _NCOLS):
+            return None  # also an invalid index (-1, -1)
+        if role == _ALIGN:
+            return _RIGHT if col in _NUMERIC_COLS else _LEFT
         order = self._rows[row]
-        column = Column(col)
-        if role == Qt.ItemDataRole.DisplayRole:
+        column = _COLUMNS[col]
+        if role == _DISPLAY:
             return self._display(order, column)
         if role == SORT_ROLE:
             return self._sort_value(order, column)
         if role == ORDER_ROLE:
             return order
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if column in _NUMERIC else _LEFT
-        if role == Qt.ItemDataRole.ForegroundRole:
+        if role == _FOREGROUND:
             if column is Column.SIDE:
                 return theme.SIDE_COLORS.get(order.side)
             if column is Column.LEDGER:
                 outcome = self._outcome_of(order.key)
                 return theme.LEDGER_COLORS.get(outcome.state) if outcome is not None else None
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _TOOLTIP:
             return self._tooltip(order, column)
         return None
 
@@ -242,7 +257,16 @@ class OrdersTableModel(QAbstractTableModel):
 
     def row_of(self, key: OrderKey) -> int | None:
         """The row of the order with ``key``, if listed."""
-        return self._index.get(key)
+        return self._row(key)
+
+    def _row(self, key: OrderKey) -> int | None:
+        tag = self._index.get(key)
+        return None if tag is None else bisect.bisect_left(self._tags, tag)
+
+    def _retag(self) -> None:
+        """Tags 0, 1, 2, ... in row order (after a reset or sort, or when midpoints run out)."""
+        self._tags = [float(i) for i in range(len(self._keys))]
+        self._index = dict(zip(self._keys, self._tags, strict=True))
 
     def orders(self) -> list[Order]:
         """Every listed order, in row order."""
@@ -285,7 +309,7 @@ class OrdersTableModel(QAbstractTableModel):
         self._rows = [self._rows[i] for i in perm]
         self._keys = [self._keys[i] for i in perm]
         self._skeys = [keys[i] for i in perm]
-        self._index = dict(zip(self._keys, range(n), strict=True))
+        self._retag()
         self.layoutChanged.emit()
 
     def _insert_pos(self, skey: Any) -> int:
@@ -319,7 +343,7 @@ class OrdersTableModel(QAbstractTableModel):
             self._skeys = [self._sort_key(o) for o in rows]
         self._rows = rows
         self._keys = [o.key for o in self._rows]
-        self._index = {k: i for i, k in enumerate(self._keys)}
+        self._retag()
         self.endResetModel()
 
     def insert_orders(self, orders: Sequence[Order]) -> None:
@@ -340,7 +364,10 @@ class OrdersTableModel(QAbstractTableModel):
             self._rows.extend(fresh)
             new_keys = [o.key for o in fresh]
             self._keys.extend(new_keys)
-            self._index.update(zip(new_keys, range(first, first + len(fresh)), strict=True))
+            start = self._tags[-1] + 1 if self._tags else 0.0
+            tags = [start + i for i in range(len(fresh))]
+            self._tags.extend(tags)
+            self._index.update(zip(new_keys, tags, strict=True))
             if self._sort_col is not None:
                 self._skeys.extend(self._sort_key(o) for o in fresh)
             self.endInsertRows()
@@ -354,12 +381,30 @@ class OrdersTableModel(QAbstractTableModel):
 
     def _insert_one(self, o: Order, skey: Any) -> None:
         pos = self._insert_pos(skey)
+        tag = self._tag_between(pos)  # before the lists grow: it may re-number the rows
         self.beginInsertRows(QModelIndex(), pos, pos)
         self._rows.insert(pos, o)
         self._keys.insert(pos, o.key)
         self._skeys.insert(pos, skey)
-        self._index.update(zip(self._keys[pos:], range(pos, len(self._keys)), strict=True))
+        self._tags.insert(pos, tag)
+        self._index[o.key] = tag
         self.endInsertRows()
+
+    def _tag_between(self, pos: int) -> float:
+        """A tag for a row about to be inserted at ``pos`` (neighbours are tags[pos-1], tags[pos])."""
+        tags = self._tags
+        if not tags:
+            return 0.0
+        if pos == 0:
+            return tags[0] - 1.0
+        if pos == len(tags):
+            return tags[-1] + 1.0
+        low, high = tags[pos - 1], tags[pos]
+        mid = (low + high) / 2
+        if low < mid < high:
+            return mid
+        self._retag()  # many inserts at one spot used up the float's precision: re-number
+        return pos - 0.5
 
     def update_orders(self, orders: Sequence[Order]) -> None:
         """Replace changed orders; ``dataChanged`` covers only their rows.
@@ -371,7 +416,7 @@ class OrdersTableModel(QAbstractTableModel):
         rows: list[int] = []
         out_of_place: list[Order] = []
         for o in orders:
-            row = self._index.get(o.key)
+            row = self._row(o.key)
             if row is None:
                 continue
             self._rows[row] = o
@@ -389,13 +434,13 @@ class OrdersTableModel(QAbstractTableModel):
         if len(out_of_place) > _BULK:
             self._resort()
         elif out_of_place:
-            self._remove_rows([self._index[o.key] for o in out_of_place])
+            self._remove_rows([r for o in out_of_place if (r := self._row(o.key)) is not None])
             for o in out_of_place:
                 self._insert_one(o, self._sort_key(o))
 
     def remove_keys(self, keys: Iterable[OrderKey]) -> None:
         """Remove orders by key, in contiguous runs from the bottom up (unknown keys ignored)."""
-        self._remove_rows([r for k in keys if (r := self._index.get(k)) is not None])
+        self._remove_rows([r for k in keys if (r := self._row(k)) is not None])
 
     def _remove_rows(self, rows: list[int]) -> None:
         if not rows:
@@ -408,11 +453,10 @@ class OrdersTableModel(QAbstractTableModel):
                 del self._index[k]
             del self._rows[first : last + 1]
             del self._keys[first : last + 1]
+            del self._tags[first : last + 1]
             if sorted_rows:
                 del self._skeys[first : last + 1]
             self.endRemoveRows()
-        start = runs[0][0]
-        self._index.update(zip(self._keys[start:], range(start, len(self._keys)), strict=True))
 
     def refresh_ages(self) -> None:
         """Signal the Age column changed (one ``dataChanged``, that column only).

@@ -34,3 +34,12 @@ def test_counts_follow_inserts_removals_and_replacements() -> None:
     store.drop_account("b")
     assert (store.count("a"), store.count("b")) == (1, 0)
     assert store.count("a") == len(store.orders("a"))
+
+
+def test_a_key_named_twice_is_removed_once() -> None:
+    store = OrderStore()
+    store.upsert([order("a", 1), order("a", 2)])
+    seen: list[list[tuple[str, str]]] = []
+    store.removed.connect(seen.append)
+    store.remove([("a", "O1"), ("a", "O1")])
+    assert seen == [[("a", "O1")]] and store.count("a") == 1

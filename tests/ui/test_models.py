@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -343,3 +345,48 @@ def test_sorting_is_a_layout_change_that_keeps_persistent_indexes(qapp: QApplica
     model.sort(-1)  # back to "as they come": keeps the current order, no signal
     model.insert_orders([make_order(4, price="0")])
     assert [str(o.price) for o in model.orders()] == ["1", "2", "3", "0"]
+
+
+async def test_sidebar_counts_are_coalesced_and_never_revive_a_removed_account(tmp_path: Path) -> None:
+    from app.core.accounts import AccountSpec
+    from app.core.orders import VenueKind
+    from app.desk.audit import AuditLog
+    from app.desk.desk import Desk
+    from app.ui.bridge import COUNT_REFRESH_MS, DeskBridge
+    from tests.ui.helpers import wait_until
+
+    desk = Desk(AuditLog(tmp_path / "a.sqlite3"))
+    desk.report_problem(AccountSpec("a", "A", VenueKind.SPOT), "down")
+    bridge = DeskBridge(desk)
+    seen: list[object] = []
+    removed: list[str] = []
+    bridge.account_changed.connect(seen.append)
+    bridge.account_removed.connect(removed.append)
+    desk.store.upsert([make_order(i, account="a") for i in range(50)])  # one insert event
+    for i in range(20):
+        desk.store.remove([("a", make_order(i, account="a").order_id)])  # twenty count changes
+    assert seen == []  # nothing yet: counts wait for the timer
+    await wait_until(lambda: len(seen) == 1, what="one coalesced count")
+    assert seen[0].open_orders == 30  # type: ignore[attr-defined]
+    desk.store.remove([("a", make_order(20, account="a").order_id)])
+    await desk.remove_account("a")
+    await asyncio.sleep(2 * COUNT_REFRESH_MS / 1000)
+    assert removed == ["a"] and len(seen) == 1  # the pending count did not bring it back
+    await bridge.aclose()
+    desk.audit.close()
+
+
+def test_many_inserts_at_one_sorted_spot_keep_rows_findable(qapp: QApplication) -> None:
+    # Each insert between the same two neighbours halves the gap between their row tags; after
+    # ~50 the float runs out and the model must re-number without losing a row.
+    store = OrderStore()
+    store.upsert([make_order(1, price="1"), make_order(2, price="3")])
+    model = wired(store)
+    model.sort(Column.PRICE)
+    for i in range(3, 203):
+        store.upsert([make_order(i, price="2")])  # all land between the two ends, in order
+        if i % 20 == 0:
+            store.remove([make_order(i - 5).key])
+    assert_mirrors(model, store)
+    prices = [model.order_at(r).price for r in range(model.rowCount())]
+    assert prices == sorted(prices)
