@@ -14,7 +14,7 @@ from app.core.errors import RateLimited
 from app.core.orders import CancelRef, Order
 from app.venues import futures_wire as wire
 from app.venues.base import Credentials
-from app.venues.http import error_for_transport
+from app.venues.http import error_for_transport, new_client
 from app.venues.nonces import NonceSource
 from app.venues.signing import futures_rest_sign
 from app.venues.spot_rest import key_id
@@ -126,7 +126,7 @@ class FuturesRest:
         self._creds = credentials
         self._nonces = nonces
         self._key_id = key_id(credentials.api_key)
-        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._client = client or new_client(timeout)
         self._owns_client = client is None
         self._lock = asyncio.Lock()
         self.budget = budget or CostBudget()

@@ -23,7 +23,7 @@ from app.venues.base import (
     LinkSink,
     StreamSink,
 )
-from app.venues.http import error_for_transport
+from app.venues.http import error_for_transport, new_client
 from app.venues.nonces import NonceSource
 from app.venues.signing import spot_rest_sign
 
@@ -64,7 +64,7 @@ class SpotRestVenue:
         self._creds = credentials
         self._nonces = nonces
         self._key_id = key_id(credentials.api_key)
-        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._client = client or new_client(timeout)
         self._owns_client = client is None
         self._lock = asyncio.Lock()
 
