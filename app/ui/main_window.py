@@ -331,11 +331,14 @@ class MainWindow(QMainWindow):
         b.account_removed.connect(self._account_removed)
         b.deadman_changed.connect(self._deadman_changed)
         b.busy_changed.connect(lambda n: self.busy_label.setText(f"working ({n})" if n else ""))
+        # The model's rowsRemoved too: the filter proxy drops its rows while the model is still
+        # "about to" remove them, so counting then said "271 of 272" with nothing filtered.
         for signal in (
             self.proxy.rowsInserted,
             self.proxy.rowsRemoved,
             self.proxy.modelReset,
             self.proxy.layoutChanged,
+            self.model.rowsRemoved,
         ):
             signal.connect(self._update_count)
         self._update_count()

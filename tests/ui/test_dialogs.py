@@ -371,3 +371,19 @@ def test_tab_walks_the_fields_in_screen_order(qapp: QApplication) -> None:
     ]
     assert shown == [dialog.key_edit, dialog.secret_edit, *dialog.endpoint_edits.values(), dialog.save_button]
     dialog.deleteLater()
+
+
+def test_order_count_is_right_after_removals(tmp_path: Path, qapp: QApplication) -> None:
+    # Seen on a demo screenshot: "271 of 272 orders" with no filter, after an order left.
+    from tests.ui.helpers import make_order
+
+    desk = Desk(AuditLog(tmp_path / "a.sqlite3"))
+    window = MainWindow(DeskBridge(desk))
+    desk.store.upsert([make_order(i) for i in range(5)])
+    assert window.count_label.text() == "5 orders"
+    desk.store.remove([make_order(2).key])
+    assert window.count_label.text() == "4 orders"
+    window.filter_edit.setText("nothing matches this")
+    assert window.count_label.text() == "0 of 4 orders"
+    window.deleteLater()
+    desk.audit.close()
