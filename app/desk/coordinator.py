@@ -167,16 +167,24 @@ class CancelCoordinator:
         return moved
 
     def observe_removal(self, order: Order, outcome: Outcome) -> None:
-        """A stream or listing says an order left the book, and why.
+        """A stream or listing says an order left the book, and why (see ``observe_removals``)."""
+        self.observe_removals([(order, outcome)])
 
-        If the order is being cancelled (or its cancel ended unknown), the stream's word settles
-        it: only a cancel reason gives ``cancelled``.
+    def observe_removals(self, removed: Iterable[tuple[Order, Outcome]]) -> None:
+        """A stream says orders left the book, and why.
+
+        Orders being cancelled (or whose cancel ended unknown) are settled by the stream's word:
+        only a cancel reason gives ``cancelled``. Alike moves are written together (a kill
+        switch's stream removes a thousand orders in a few bursts: one audit transaction each,
+        not one per order).
         """
-        entry = self._entries.get(order.key)
-        if entry is None:
-            return
-        if entry.state.is_open_attempt or entry.state is CancelState.UNKNOWN:
-            self._move(entry.attempt, [entry.order], outcome.state, outcome.reason)
+        groups: dict[tuple[str, CancelState, str | None], list[Order]] = {}
+        for order, outcome in removed:
+            entry = self._entries.get(order.key)
+            if entry is not None and (entry.state.is_open_attempt or entry.state is CancelState.UNKNOWN):
+                groups.setdefault((entry.attempt, outcome.state, outcome.reason), []).append(entry.order)
+        for (attempt, state, reason), orders in groups.items():
+            self._move(attempt, orders, state, reason)
 
     # --- actions ----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from app.core.accounts import AccountSpec
 from app.core.errors import AuthError, PermissionDenied, VenueError
 from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
-from app.core.orders import Order, OrderKey, VenueKind
+from app.core.orders import Order, VenueKind
 from app.core.plan import CancelIntent, Plan
 from app.desk.audit import AuditLog
 from app.desk.coordinator import CancelCoordinator, CancelReport
@@ -22,6 +22,8 @@ from app.desk.store import OrderStore
 from app.venues.base import LinkState, StreamEvent, StreamKind, Venue
 
 log = logging.getLogger("app.desk")
+
+STREAM_BATCH_S = 0.003  # how long stream events may wait to be applied together
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,38 +166,45 @@ class Desk:
         pending: list[StreamEvent] = []
 
         def flush() -> None:
-            # Consecutive events of one kind become one store call, so a busy stream moves the
-            # table in runs of rows rather than one Qt signal round per message; order is kept.
+            # Per order only its last word counts, so a burst becomes one upsert and one removal
+            # call (one audit write, one Qt signal round) whatever its interleaving; a snapshot
+            # applies what came before it, then replaces the book.
             events = pending[:]
             pending.clear()
-            upserts: list[Order] = []
-            removals: list[OrderKey] = []
-            for event in events:
-                if event.kind is not StreamKind.UPSERT and upserts:
+            last: dict[str, Order | Outcome] = {}
+
+            def apply() -> None:
+                upserts = [v for v in last.values() if isinstance(v, Order)]
+                removed = [
+                    (order, v)
+                    for oid, v in last.items()
+                    if isinstance(v, Outcome) and (order := self.store.get((account_id, oid))) is not None
+                ]
+                last.clear()
+                if upserts:
                     self.store.upsert(upserts)
-                    upserts = []
-                if event.kind is not StreamKind.REMOVED and removals:
-                    self.store.remove(removals)
-                    removals = []
+                if removed:
+                    self.coordinator.observe_removals(removed)
+                    self.store.remove([order.key for order, _ in removed])
+
+            for event in events:
                 if event.kind is StreamKind.SNAPSHOT:
+                    apply()
                     self._apply_listing(account_id, list(event.orders))
                 elif event.kind is StreamKind.UPSERT:
-                    upserts.extend(event.orders)
+                    for o in event.orders:
+                        last.pop(o.order_id, None)  # keep arrival order among the new ones
+                        last[o.order_id] = o
                 elif event.kind is StreamKind.REMOVED and event.order_id is not None:
-                    order = self.store.get((account_id, event.order_id))
-                    if order is not None:
-                        self.coordinator.observe_removal(
-                            order, event.outcome or Outcome(CancelState.ALREADY_GONE)
-                        )
-                        removals.append(order.key)
-            if upserts:
-                self.store.upsert(upserts)
-            if removals:
-                self.store.remove(removals)
+                    last.pop(event.order_id, None)
+                    last[event.order_id] = event.outcome or Outcome(CancelState.ALREADY_GONE)
+            apply()
 
         def sink(event: StreamEvent) -> None:
             if not pending:
-                loop.call_soon(flush)  # at most one loop turn later
+                # A few ms gather a burst (a socket hands over one message per read) into runs:
+                # one store call, one audit write, one Qt signal round per run.
+                loop.call_later(STREAM_BATCH_S, flush)
             pending.append(event)
 
         def link(state: LinkState, detail: str) -> None:
