@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
-from app.core.accounts import AccountSpec, Transport
+from app.core.accounts import AccountSpec, Credentials, Transport
 from app.core.orders import VenueKind
-from app.venues.base import Credentials
 
 log = logging.getLogger("app")
 
@@ -41,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def sim_accounts(endpoints: dict[str, Any]) -> list[tuple[AccountSpec, Credentials]]:
     """Accounts for a simulator's JSON line (demo keys come from it, not from the keychain)."""
-    from app.venues.registry import FACTORIES
+    from app.venues.registry import DESCRIPTORS
 
     urls = {k: v for k, v in endpoints.items() if isinstance(v, str)}
     names = {"spot": "Demo Spot", "futures": "Demo Futures", "prime": "Demo Prime"}
@@ -51,7 +50,7 @@ def sim_accounts(endpoints: dict[str, Any]) -> list[tuple[AccountSpec, Credentia
             kind = VenueKind(name)
         except ValueError:
             continue
-        if kind not in FACTORIES:
+        if kind not in DESCRIPTORS:
             continue
         spec = AccountSpec(
             account_id=f"demo-{name}",

@@ -6,10 +6,9 @@ import asyncio
 from collections.abc import Callable
 
 from app.config import ConfigFile
-from app.core.accounts import AccountSpec
+from app.core.accounts import AccountSpec, Credentials, KeyCheck
 from app.desk.desk import Desk
 from app.keychain import Keychain
-from app.venues.base import Credentials, KeyCheck
 from app.venues.nonces import NonceSource
 from app.venues.registry import build_venue
 

@@ -13,8 +13,8 @@ import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
 
+from app.core.accounts import Credentials
 from app.core.errors import KeychainError, KeychainLocked, KeychainUnavailable
-from app.venues.base import Credentials
 
 log = logging.getLogger("app.keychain")
 

@@ -11,11 +11,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from app.core.accounts import AccountSpec, Transport
+from app.core.accounts import AccountSpec, Credentials, Transport
 from app.core.orders import VenueKind
 from app.desk.audit import AuditLog
 from app.desk.desk import Desk
-from app.venues.base import Credentials
 from app.venues.nonces import NonceSource
 from app.venues.registry import build_venue
 from bench.common import wait_for

@@ -14,11 +14,10 @@ import pytest
 
 from app.accounts import ConfiguredAccounts
 from app.config import ConfigFile
-from app.core.accounts import AccountSpec
+from app.core.accounts import AccountSpec, Credentials
 from app.core.errors import KeychainUnavailable
 from app.core.orders import VenueKind
 from app.keychain import Keychain
-from app.venues.base import Credentials
 from app.venues.nonces import NonceSource
 
 SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="

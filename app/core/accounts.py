@@ -1,4 +1,4 @@
-"""What the console knows about an account before connecting: no secrets here, ever."""
+"""What the console knows about an account: its settings, its link, its key. No secrets here, ever."""
 
 from __future__ import annotations
 
@@ -40,16 +40,32 @@ class AccountSpec:
     options: dict[str, int | str | bool] = field(default_factory=dict)
 
 
-PRODUCTION_ENDPOINTS: dict[str, str] = {
-    "spot_rest": "https://api.kraken.com",
-    "spot_ws_v2": "wss://ws-auth.kraken.com/v2",
-    "spot_ws_v1": "wss://ws-auth.kraken.com",
-    "futures_rest": "https://futures.kraken.com",
-    "futures_ws": "wss://futures.kraken.com/ws/v1",
-    "prime_ws": "wss://wss.prime.kraken.com/ws/v1",
-}
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An API key pair. ``repr`` never shows the secret (nor the key: it is half the pair)."""
+
+    api_key: str = field(repr=False)
+    secret: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Credentials(api_key=<{len(self.api_key)} chars>, secret=<hidden>)"
 
 
-def endpoint(spec: AccountSpec, role: str) -> str:
-    """The base URL for ``role``: the account's own, else Kraken production."""
-    return spec.endpoints.get(role) or PRODUCTION_ENDPOINTS[role]
+class LinkState(enum.StrEnum):
+    """An account's connection state as the sidebar shows it."""
+
+    CONNECTING = "connecting"
+    LIVE = "live"
+    POLLING = "polling"
+    RECONNECTING = "reconnecting"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCheck:
+    """What a key was found able to do, by harmless probes. None = could not tell."""
+
+    can_query: bool | None
+    can_cancel: bool | None
+    can_websocket: bool | None = None
+    notes: tuple[str, ...] = ()

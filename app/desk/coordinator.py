@@ -113,7 +113,7 @@ class CancelCoordinator:
 
     def plan(self, intent: CancelIntent) -> Plan:
         """The requests an intent would send now (for confirmations: how many, where)."""
-        limits = {aid: v.limits for aid, v in self._venues.items()}
+        limits = {aid: v.capabilities.limits for aid, v in self._venues.items()}
         if intent.scope is Scope.ORDERS:
             # Never double up on orders already being cancelled.
             fresh = tuple(

@@ -67,12 +67,12 @@ class DeadmanManager:
 
     async def _arm_all(self, timeout_s: int) -> None:
         async def one(account_id: str, venue: Venue) -> None:
-            if not getattr(venue, "has_deadman", True):
+            if not venue.capabilities.deadman:
                 self._set(DeadmanState(account_id, False, supported=False, error="no dead man's switch"))
                 return
             try:
                 status = await venue.arm_deadman(timeout_s)
-            except (VenueError, NotImplementedError) as e:
+            except VenueError as e:
                 log.warning("dead man's switch on %s: %s", account_id, e)
                 self._set(DeadmanState(account_id, timeout_s > 0, error=str(e)))
                 return

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from app.core.accounts import AccountSpec
+from app.core.accounts import AccountSpec, LinkState
 from app.core.errors import AuthError, PermissionDenied, VenueError
 from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
@@ -19,7 +19,7 @@ from app.desk.audit import AuditLog
 from app.desk.coordinator import CancelCoordinator, CancelReport
 from app.desk.deadman import DeadmanManager
 from app.desk.store import OrderStore
-from app.venues.base import LinkState, StreamEvent, StreamKind, Venue
+from app.venues.base import StreamEvent, StreamKind, Venue
 
 log = logging.getLogger("app.desk")
 
@@ -124,7 +124,7 @@ class Desk:
     # --- keeping orders current ---------------------------------------------------------------
 
     async def _keep_current(self, account_id: str, venue: Venue) -> None:
-        if venue.streams:
+        if venue.capabilities.streaming:
             await self._stream(account_id, venue)
         else:
             await self._poll(account_id, venue)
@@ -236,7 +236,7 @@ class Desk:
         report = await self.coordinator.cancel(intent, plan)
         for aid in {r.account_id for r in plan.requests}:
             venue = self.venues.get(aid)
-            if venue is not None and not venue.streams:
+            if venue is not None and not venue.capabilities.streaming:
                 await self.refresh(aid)
         return report
 

@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable, Sequence
 import qasync
 from PySide6.QtWidgets import QApplication
 
+from app.core.accounts import LinkState
 from app.desk.desk import Desk
 from app.ui.bridge import DeskBridge
 from app.ui.dialogs import AccountsStore
 from app.ui.gc_guard import MainThreadCollector
 from app.ui.main_window import MainWindow
-from app.venues.base import LinkState
 
 log = logging.getLogger("app.ui.app")
 

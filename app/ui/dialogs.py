@@ -36,12 +36,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.accounts import PRODUCTION_ENDPOINTS, AccountSpec, Transport
+from app.core.accounts import AccountSpec, KeyCheck, Transport
 from app.core.errors import KeychainError
 from app.core.orders import VenueKind
+from app.desk.venues import DESCRIPTORS, EndpointRole, descriptor
 from app.ui.bridge import DeskBridge
-from app.venues.base import KeyCheck
-from app.venues.signing import is_valid_b64_secret
 
 log = logging.getLogger("app.ui.dialogs")
 
@@ -205,24 +204,10 @@ class ShortcutsDialog(QDialog):
 
 # --- accounts ------------------------------------------------------------------------------------
 
-VENUE_LABELS: dict[VenueKind, str] = {
-    VenueKind.SPOT: "Spot",
-    VenueKind.FUTURES: "Futures",
-    VenueKind.PRIME: "Prime",
-}
 TRANSPORT_LABELS: dict[Transport, str] = {
     Transport.WS_V2: "WebSocket v2",
     Transport.WS_V1: "WebSocket v1 (legacy)",
     Transport.REST: "REST",
-}
-ENDPOINT_ROLES: dict[VenueKind, tuple[tuple[str, str], ...]] = {
-    VenueKind.SPOT: (
-        ("spot_rest", "REST base URL"),
-        ("spot_ws_v2", "WebSocket v2 URL"),
-        ("spot_ws_v1", "WebSocket v1 URL"),
-    ),
-    VenueKind.FUTURES: (("futures_rest", "REST base URL"), ("futures_ws", "WebSocket URL")),
-    VenueKind.PRIME: (("prime_ws", "WebSocket URL"),),
 }
 
 
@@ -266,10 +251,10 @@ class AccountEditDialog(QDialog):
         form.addRow("Name", self.name_edit)
         self.venue_combo = QComboBox()
         self.venue_combo.setObjectName("venue")
-        for kind, label in VENUE_LABELS.items():
-            self.venue_combo.addItem(label, kind)
+        for kind, desc in DESCRIPTORS.items():
+            self.venue_combo.addItem(desc.label, kind)
         if spec is not None:
-            self.venue_combo.setCurrentIndex(list(VENUE_LABELS).index(spec.venue))
+            self.venue_combo.setCurrentIndex(list(DESCRIPTORS).index(spec.venue))
             self.venue_combo.setEnabled(False)  # another venue is another account
         form.addRow("Venue", self.venue_combo)
         keep = "leave empty to keep the stored key" if spec else ""
@@ -298,7 +283,7 @@ class AccountEditDialog(QDialog):
         layout.addLayout(form)
         self.endpoints_box = QGroupBox("Endpoints (optional: empty means Kraken's production hosts)")
         self.endpoints_form = QFormLayout(self.endpoints_box)
-        self.endpoint_edits: dict[str, QLineEdit] = {}
+        self.endpoint_edits: dict[EndpointRole, QLineEdit] = {}
         layout.addWidget(self.endpoints_box)
         self.error_label = QLabel()
         self.error_label.setObjectName("error")
@@ -325,7 +310,7 @@ class AccountEditDialog(QDialog):
     @property
     def venue(self) -> VenueKind:
         """The venue chosen."""
-        return list(VENUE_LABELS)[max(0, self.venue_combo.currentIndex())]
+        return list(DESCRIPTORS)[max(0, self.venue_combo.currentIndex())]
 
     @property
     def stream_transport(self) -> Transport:
@@ -344,12 +329,12 @@ class AccountEditDialog(QDialog):
         while self.endpoints_form.rowCount():
             self.endpoints_form.removeRow(0)
         self.endpoint_edits.clear()
-        for role, label in ENDPOINT_ROLES[self.venue]:
-            edit = QLineEdit(self._spec.endpoints.get(role, "") if self._spec else "")
-            edit.setObjectName(f"endpoint_{role}")
-            edit.setPlaceholderText(PRODUCTION_ENDPOINTS[role])
+        for role in descriptor(self.venue).roles:
+            edit = QLineEdit(self._spec.endpoints.get(role.value, "") if self._spec else "")
+            edit.setObjectName(f"endpoint_{role.value}")
+            edit.setPlaceholderText(role.production)
             self.endpoint_edits[role] = edit
-            self.endpoints_form.addRow(label, edit)
+            self.endpoints_form.addRow(role.label, edit)
         # The endpoint fields are made after the buttons: put Tab back in the order on screen.
         chain = [
             self.name_edit,
@@ -379,17 +364,14 @@ class AccountEditDialog(QDialog):
                 return "Enter the API key."
             if not secret:
                 return "Enter the secret (private key)."
-            if self.venue in (VenueKind.SPOT, VenueKind.FUTURES) and not is_valid_b64_secret(secret):
-                # Kraken Spot and Futures secrets are base64 of 64 bytes (API-FACTS, signing).
-                return (
-                    "This secret is not a Kraken secret: it should be base64 text decoding to 64 bytes. "
-                    "Copy it again from Kraken's API key page."
-                )
+            problem = descriptor(self.venue).check_secret(secret)
+            if problem is not None:
+                return problem
         for role, edit in self.endpoint_edits.items():
             url = edit.text().strip()
-            schemes = ("ws://", "wss://") if "ws" in role.split("_") else ("http://", "https://")
-            if url and not url.startswith(schemes):
-                return f"The {role} endpoint must start with {' or '.join(schemes)}"
+            problem = role.check_url(url) if url else None
+            if problem is not None:
+                return problem
         return None
 
     def accept(self) -> None:
@@ -408,7 +390,7 @@ class AccountEditDialog(QDialog):
     def result_spec(self) -> AccountSpec:
         """The account as entered (call after ``accepted``)."""
         name = self.name_edit.text().strip()
-        endpoints = {r: e.text().strip() for r, e in self.endpoint_edits.items() if e.text().strip()}
+        endpoints = {r.value: e.text().strip() for r, e in self.endpoint_edits.items() if e.text().strip()}
         spot = self.venue is VenueKind.SPOT
         if self._spec is not None:
             return replace(
@@ -496,7 +478,7 @@ class AccountsDialog(QDialog):
         current = self.current_spec()
         self.list.clear()
         for spec in self._specs:
-            item = QListWidgetItem(f"{spec.name}  —  {VENUE_LABELS[spec.venue]}  ({spec.account_id})")
+            item = QListWidgetItem(f"{spec.name}  —  {descriptor(spec.venue).label}  ({spec.account_id})")
             item.setData(Qt.ItemDataRole.UserRole, spec.account_id)
             self.list.addItem(item)
             if current is not None and spec.account_id == current.account_id:

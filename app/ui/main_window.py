@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.accounts import LinkState
 from app.core.ledger import CancelState
 from app.core.orders import Order
 from app.core.plan import CancelIntent, Plan
@@ -36,7 +37,6 @@ from app.ui.bridge import DeskBridge
 from app.ui.dialogs import AccountsDialog, AccountsStore, ShortcutsDialog
 from app.ui.models import ActivityColumn, Column, OrdersFilterProxy
 from app.ui.sidebar import AccountsSidebar
-from app.venues.base import LinkState
 
 log = logging.getLogger("app.ui.main_window")
 

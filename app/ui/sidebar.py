@@ -6,9 +6,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
+from app.core.accounts import LinkState
 from app.desk.desk import AccountStatus
 from app.ui import theme
-from app.venues.base import LinkState
 
 ACCOUNT_ROLE = Qt.ItemDataRole.UserRole + 10
 """The account id of a sidebar row (None on "All accounts")."""

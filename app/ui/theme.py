@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from PySide6.QtGui import QColor
 
+from app.core.accounts import LinkState
 from app.core.ledger import CancelState
 from app.core.orders import Side
-from app.venues.base import LinkState
 
 SIDE_COLORS: dict[Side, QColor] = {
     Side.BUY: QColor("#1b8a3a"),

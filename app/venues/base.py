@@ -7,20 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from app.core.accounts import KeyCheck, LinkState
 from app.core.ledger import Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """An API key pair. ``repr`` never shows the secret (nor the key: it is half the pair)."""
-
-    api_key: str = field(repr=False)
-    secret: str = field(repr=False)
-
-    def __repr__(self) -> str:
-        return f"Credentials(api_key=<{len(self.api_key)} chars>, secret=<hidden>)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,23 +41,18 @@ class DeadmanStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class KeyCheck:
-    """What a key was found able to do, by harmless probes. None = could not tell."""
+class Capabilities:
+    """What one venue can do, as the planner, the dead man's switch manager and the window read it.
 
-    can_query: bool | None
-    can_cancel: bool | None
-    can_websocket: bool | None = None
-    notes: tuple[str, ...] = ()
+    Attributes:
+        limits: the cancel API's shape (batch sizes, cancel-all scopes) for the planner.
+        deadman: the venue has a server-side dead man's switch (cancel-all-after).
+        streaming: orders arrive over a live stream (``run_stream``); else the desk polls.
+    """
 
-
-class LinkState(enum.StrEnum):
-    """A venue's connection state as the sidebar shows it."""
-
-    CONNECTING = "connecting"
-    LIVE = "live"
-    POLLING = "polling"
-    RECONNECTING = "reconnecting"
-    DOWN = "down"
+    limits: VenueLimits
+    deadman: bool
+    streaming: bool
 
 
 class StreamKind(enum.StrEnum):
@@ -106,8 +91,7 @@ class Venue(Protocol):
 
     account_id: str
     kind: VenueKind
-    limits: VenueLimits
-    streams: bool  # True when run_stream delivers live updates (else the desk polls)
+    capabilities: Capabilities
 
     async def list_open_orders(self) -> list[Order]:
         """Every open order of the account."""
@@ -122,11 +106,11 @@ class Venue(Protocol):
         ...
 
     async def arm_deadman(self, timeout_s: int) -> DeadmanStatus:
-        """Arm (or with 0, disarm) the venue's dead man's switch."""
+        """Arm (or with 0, disarm) the venue's dead man's switch (only if ``capabilities.deadman``)."""
         ...
 
     async def run_stream(self, sink: StreamSink, link: LinkSink) -> None:
-        """Stream live order updates into ``sink`` until cancelled (only if ``streams``)."""
+        """Stream live order updates into ``sink`` until cancelled (only if ``capabilities.streaming``)."""
         ...
 
     async def check_key(self) -> KeyCheck:

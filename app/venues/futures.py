@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import httpx
 from websockets.asyncio.client import connect as ws_connect
 
-from app.core.accounts import AccountSpec, endpoint
+from app.core.accounts import AccountSpec, Credentials, KeyCheck
 from app.core.errors import AuthError
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order, VenueKind
@@ -19,9 +19,8 @@ from app.core.plan import CancelRequest, RequestForm, VenueLimits
 from app.venues import futures_wire as wire
 from app.venues.base import (
     CancelReply,
-    Credentials,
+    Capabilities,
     DeadmanStatus,
-    KeyCheck,
     LinkSink,
     StreamEvent,
     StreamKind,
@@ -38,6 +37,21 @@ _REMOVALS_KEPT = 10_000
 OPTION_PROCESS_BEFORE = "process_before_ms"
 
 
+# batchorder has no documented maximum: see futures_wire.BATCH_MAX. Each instruction names its
+# own id field, so order ids and client ids may share a batch.
+FUTURES_CAPABILITIES = Capabilities(
+    VenueLimits(
+        max_batch=wire.BATCH_MAX,
+        min_batch=2,
+        cancel_all=True,
+        cancel_all_for_symbol=True,
+        batch_mixes_id_kinds=True,
+    ),
+    deadman=True,
+    streaming=True,
+)
+
+
 class FuturesVenue:
     """One Kraken Futures account.
 
@@ -51,16 +65,7 @@ class FuturesVenue:
     """
 
     kind = VenueKind.FUTURES
-    # batchorder has no documented maximum: see futures_wire.BATCH_MAX. Each instruction names
-    # its own id field, so order ids and client ids may share a batch.
-    limits = VenueLimits(
-        max_batch=wire.BATCH_MAX,
-        min_batch=2,
-        cancel_all=True,
-        cancel_all_for_symbol=True,
-        batch_mixes_id_kinds=True,
-    )
-    streams = True
+    capabilities = FUTURES_CAPABILITIES
 
     def __init__(
         self,
@@ -226,13 +231,17 @@ class FuturesVenue:
         await self.rest.aclose()
 
 
-def build_futures_venue(spec: AccountSpec, creds: Credentials, nonces: NonceSource) -> FuturesVenue:
-    """The registry's factory: endpoints ``futures_rest``/``futures_ws`` and ``process_before_ms``.
+def build_futures_venue(
+    spec: AccountSpec, creds: Credentials, nonces: NonceSource, *, rest_url: str, ws_url: str
+) -> FuturesVenue:
+    """The registry's factory: the account's endpoints and its ``process_before_ms`` option.
 
     Args:
-        spec: the account (production endpoints unless it names others).
+        spec: the account.
         creds: its key pair.
         nonces: the desk's shared nonce source.
+        rest_url: the REST base URL.
+        ws_url: the WebSocket URL of the order feed.
 
     Returns:
         The venue.
@@ -245,8 +254,8 @@ def build_futures_venue(spec: AccountSpec, creds: Credentials, nonces: NonceSour
         before_ms = int(option)
     return FuturesVenue(
         spec.account_id,
-        endpoint(spec, "futures_rest"),
-        endpoint(spec, "futures_ws"),
+        rest_url,
+        ws_url,
         creds,
         nonces,
         process_before_ms=before_ms,

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
+from app.core.accounts import Credentials
 from app.core.errors import RateLimited
 from app.core.orders import CancelRef, Order
 from app.venues import futures_wire as wire
-from app.venues.base import Credentials
 from app.venues.http import error_for_transport, new_client
 from app.venues.nonces import NonceSource
 from app.venues.signing import futures_rest_sign

@@ -11,10 +11,11 @@ from typing import Any
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import WebSocketException
 
+from app.core.accounts import Credentials, LinkState
 from app.core.errors import AuthError, MalformedReply
 from app.venues import futures_wire as wire
 from app.venues.backoff import jittered_backoff
-from app.venues.base import Credentials, LinkSink, LinkState, StreamEvent, StreamKind, StreamSink
+from app.venues.base import LinkSink, StreamEvent, StreamKind, StreamSink
 from app.venues.signing import futures_ws_sign
 
 log = logging.getLogger("app.venues.futures_ws")

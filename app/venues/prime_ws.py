@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from app.core.accounts import AccountSpec, Credentials, KeyCheck, LinkState
 from app.core.errors import (
     AuthError,
     MalformedReply,
@@ -35,11 +36,9 @@ from app.venues import prime_wire as wire
 from app.venues.backoff import jittered_backoff
 from app.venues.base import (
     CancelReply,
-    Credentials,
+    Capabilities,
     DeadmanStatus,
-    KeyCheck,
     LinkSink,
-    LinkState,
     StreamEvent,
     StreamKind,
     StreamSink,
@@ -237,6 +236,12 @@ def _fail(fut: asyncio.Future[Any], error: BaseException) -> None:
         fut.exception()
 
 
+# No cancel-all and no dead man's switch on Prime: the planner fans out per order.
+PRIME_CAPABILITIES = Capabilities(
+    VenueLimits(max_batch=MAX_BATCH, min_batch=2, cancel_all=False), deadman=False, streaming=True
+)
+
+
 class PrimeWsVenue:
     """One Kraken Prime account over its WebSocket.
 
@@ -255,9 +260,7 @@ class PrimeWsVenue:
     """
 
     kind = VenueKind.PRIME
-    limits = VenueLimits(max_batch=MAX_BATCH, min_batch=2, cancel_all=False)
-    streams = True
-    has_deadman = False
+    capabilities = PRIME_CAPABILITIES
 
     def __init__(
         self,
@@ -783,7 +786,7 @@ class PrimeWsVenue:
         return outcome
 
     async def arm_deadman(self, timeout_s: int) -> DeadmanStatus:
-        """Kraken Prime has no dead man's switch (``has_deadman`` is False)."""
+        """Kraken Prime has no dead man's switch (``capabilities.deadman`` is False)."""
         raise NotImplementedError("Kraken Prime has no dead man's switch")
 
     async def run_stream(self, sink: StreamSink, link: LinkSink) -> None:
@@ -871,3 +874,17 @@ class PrimeWsVenue:
         session, self._session = self._session, None
         if session is not None:
             await self._stop_session(session, "closed by the console")
+
+
+def build_prime_venue(spec: AccountSpec, creds: Credentials, *, url: str) -> PrimeWsVenue:
+    """The registry's factory.
+
+    Args:
+        spec: the account.
+        creds: its Prime key pair.
+        url: the WebSocket URL.
+
+    Returns:
+        The venue.
+    """
+    return PrimeWsVenue(spec.account_id, url, creds)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 import httpx
 
-from app.core.accounts import AccountSpec, Transport, endpoint
+from app.core.accounts import AccountSpec, Credentials, KeyCheck, Transport
 from app.core.errors import VenueUnavailable
 from app.core.ledger import Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
-from app.venues.base import CancelReply, Credentials, DeadmanStatus, KeyCheck, LinkSink, StreamSink
+from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
 from app.venues.nonces import NonceSource
 from app.venues.spot_rest import SpotRestVenue
 from app.venues.spot_ws_base import Connect, SpotWsVenue
@@ -37,6 +37,12 @@ def _common_limits(*limits: VenueLimits) -> VenueLimits:
         cancel_all_for_symbol=all(lim.cancel_all_for_symbol for lim in limits),
         batch_mixes_id_kinds=all(lim.batch_mixes_id_kinds for lim in limits),
     )
+
+
+# With the default transports (WS v2 streams and cancels, REST behind it).
+SPOT_CAPABILITIES = Capabilities(
+    VenueLimits(max_batch=50, min_batch=2, cancel_all=True), deadman=True, streaming=True
+)
 
 
 class SpotVenue:
@@ -78,8 +84,11 @@ class SpotVenue:
         self.rest = rest
         self.stream_venue = stream
         self.cancel_venue = cancel
-        self.streams = stream is not None
-        self.limits = _common_limits(rest.limits, *([cancel.limits] if cancel is not None else []))
+        self.capabilities = Capabilities(
+            _common_limits(rest.capabilities.limits, *([cancel.limits] if cancel is not None else [])),
+            deadman=True,
+            streaming=stream is not None,
+        )
         self._ws_retry_after = ws_retry_after_s
         self._ws_unreachable_until = 0.0
 
@@ -170,26 +179,29 @@ def build_spot_venue(
     creds: Credentials,
     nonces: NonceSource,
     *,
+    rest_url: str,
+    ws_urls: Mapping[Transport, str],
     client: httpx.AsyncClient | None = None,
     connect: Connect | None = None,
 ) -> SpotVenue:
     """The registry factory for Spot accounts.
 
     The account's ``stream_transport`` and ``cancel_transport`` pick the sockets (one socket
-    venue is shared when both name the same one); endpoints come from the roles ``spot_rest``,
-    ``spot_ws_v2`` and ``spot_ws_v1``.
+    venue is shared when both name the same one).
 
     Args:
         spec: The account.
         creds: Its API key.
         nonces: The nonce source (shared per key).
+        rest_url: The REST base URL.
+        ws_urls: The WebSocket URL of each socket transport.
         client: An httpx client for REST (tests); default a new one owned by the venue.
         connect: Opens WebSocket connections (tests); default the websockets client.
 
     Returns:
         The composite venue.
     """
-    rest = SpotRestVenue(spec.account_id, endpoint(spec, "spot_rest"), creds, nonces, client=client)
+    rest = SpotRestVenue(spec.account_id, rest_url, creds, nonces, client=client)
     sockets: dict[Transport, SpotWsVenue] = {}
 
     def socket(transport: Transport) -> SpotWsVenue | None:
@@ -197,13 +209,9 @@ def build_spot_venue(
             return None
         if transport not in sockets:
             if transport is Transport.WS_V2:
-                sockets[transport] = SpotWsV2Venue(
-                    spec.account_id, endpoint(spec, "spot_ws_v2"), rest, connect=connect
-                )
+                sockets[transport] = SpotWsV2Venue(spec.account_id, ws_urls[transport], rest, connect=connect)
             else:
-                sockets[transport] = SpotWsV1Venue(
-                    spec.account_id, endpoint(spec, "spot_ws_v1"), rest, connect=connect
-                )
+                sockets[transport] = SpotWsV1Venue(spec.account_id, ws_urls[transport], rest, connect=connect)
         return sockets[transport]
 
     return SpotVenue(

@@ -10,19 +10,13 @@ from typing import Any
 
 import httpx
 
+from app.core.accounts import Credentials, KeyCheck
 from app.core.errors import MalformedReply, PermissionDenied, VenueRejected
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import IdKind, Order, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
 from app.venues import spot_rest_wire as wire
-from app.venues.base import (
-    CancelReply,
-    Credentials,
-    DeadmanStatus,
-    KeyCheck,
-    LinkSink,
-    StreamSink,
-)
+from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
 from app.venues.http import error_for_transport, new_client
 from app.venues.nonces import NonceSource
 from app.venues.signing import spot_rest_sign
@@ -47,8 +41,9 @@ class SpotRestVenue:
     """
 
     kind = VenueKind.SPOT
-    limits = VenueLimits(max_batch=wire.BATCH_MAX, min_batch=2, cancel_all=True)
-    streams = False
+    capabilities = Capabilities(
+        VenueLimits(max_batch=wire.BATCH_MAX, min_batch=2, cancel_all=True), deadman=True, streaming=False
+    )
 
     def __init__(
         self,

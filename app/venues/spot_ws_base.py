@@ -17,6 +17,7 @@ import websockets
 import websockets.asyncio.client
 import websockets.exceptions
 
+from app.core.accounts import KeyCheck, LinkState
 from app.core.errors import (
     AuthError,
     MalformedReply,
@@ -31,10 +32,9 @@ from app.core.plan import CancelRequest, VenueLimits
 from app.venues.backoff import jittered_backoff
 from app.venues.base import (
     CancelReply,
+    Capabilities,
     DeadmanStatus,
-    KeyCheck,
     LinkSink,
-    LinkState,
     StreamEvent,
     StreamKind,
     StreamSink,
@@ -372,6 +372,11 @@ class SpotWsVenue:
     async def arm_deadman(self, timeout_s: int) -> DeadmanStatus:
         """Arm (or with 0, disarm) the dead man's switch (each protocol's own)."""
         raise NotImplementedError
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this socket can do on its own (the Spot venue combines it with REST)."""
+        return Capabilities(self.limits, deadman=True, streaming=True)
 
     # ------------------------------------------------------------------ state
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from app.core.accounts import LinkState
 from app.core.ledger import CancelState
 from app.core.plan import CancelIntent, Scope
 from app.desk.desk import Desk
-from app.venues.base import LinkState
 from tests.helpers.sim import Sim
 
 

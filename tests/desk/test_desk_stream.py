@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
-from app.core.accounts import AccountSpec
+from app.core.accounts import AccountSpec, KeyCheck, LinkState
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import Order, Side, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
@@ -15,10 +15,9 @@ from app.desk.audit import AuditLog
 from app.desk.desk import STREAM_BATCH_S, Desk
 from app.venues.base import (
     CancelReply,
+    Capabilities,
     DeadmanStatus,
-    KeyCheck,
     LinkSink,
-    LinkState,
     StreamEvent,
     StreamKind,
     StreamSink,
@@ -36,8 +35,7 @@ class ScriptedStream:
 
     account_id = "s"
     kind = VenueKind.SPOT
-    limits = VenueLimits()
-    streams = True
+    capabilities = Capabilities(VenueLimits(), deadman=True, streaming=True)
 
     def __init__(self, events: Sequence[StreamEvent]) -> None:
         self.events = events

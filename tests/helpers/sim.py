@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from app.core.accounts import AccountSpec
+from app.core.accounts import AccountSpec, Credentials
 from app.core.orders import VenueKind
 from app.desk.audit import AuditLog
 from app.desk.desk import Desk
 from app.sim.faults import Faults
 from app.sim.server import SimServer
 from app.sim.state import Exchange
-from app.venues.base import Credentials
 from app.venues.nonces import NonceSource
 from app.venues.spot_rest import SpotRestVenue
 

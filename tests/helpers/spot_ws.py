@@ -10,12 +10,13 @@ from typing import Any
 
 from aiohttp import web
 
+from app.core.accounts import Credentials, LinkState
 from app.sim.faults import Faults
 from app.sim.server import HostContext, HostSpec, SimServer
 from app.sim.spot_rest import build_spot_rest_app
 from app.sim.spot_ws import HOST_KEY, SPOT_WS_URLS, SpotWsHost, build_spot_ws_app
 from app.sim.state import Exchange, SimOrder
-from app.venues.base import Credentials, LinkState, StreamEvent, StreamKind
+from app.venues.base import StreamEvent, StreamKind
 from app.venues.nonces import NonceSource
 from app.venues.spot_rest import SpotRestVenue
 from app.venues.spot_ws_base import SpotWsVenue

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from app.core.accounts import AccountSpec, Transport
+from app.core.accounts import AccountSpec, Credentials, Transport
 from app.core.orders import VenueKind
 from app.desk.audit import AuditLog
 from app.desk.desk import Desk
@@ -19,7 +19,6 @@ from app.sim.server import SimThread
 from app.sim.state import Exchange
 from app.ui.app import open_window
 from app.ui.main_window import MainWindow
-from app.venues.base import Credentials
 from app.venues.nonces import NonceSource
 from app.venues.spot_rest import SpotRestVenue
 from tests.ui.helpers import SPOT2_ORDERS, SPOT_ORDERS, SPOT_SYMBOLS, wait_until

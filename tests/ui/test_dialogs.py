@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
-from app.core.accounts import AccountSpec, Transport, endpoint
+from app.core.accounts import AccountSpec, Credentials, KeyCheck, Transport
 from app.core.errors import KeychainError, KeychainUnavailable
 from app.core.orders import VenueKind
 from app.desk.audit import AuditLog
@@ -32,8 +32,8 @@ from app.ui.dialogs import (
     new_account_id,
 )
 from app.ui.main_window import MainWindow
-from app.venues.base import Credentials, KeyCheck
 from app.venues.nonces import NonceSource
+from app.venues.registry import EndpointRole, endpoint
 from app.venues.spot_rest import SpotRestVenue
 from tests.ui.helpers import SPOT_ORDERS, wait_until
 
@@ -75,7 +75,7 @@ class SimAccountsStore:
     async def check(self, spec: AccountSpec, api_key: str, secret: str) -> KeyCheck:
         self.checked.append(spec.account_id)
         venue = SpotRestVenue(
-            spec.account_id, endpoint(spec, "spot_rest"), Credentials(api_key, secret), self.nonces
+            spec.account_id, endpoint(spec, EndpointRole.SPOT_REST), Credentials(api_key, secret), self.nonces
         )
         try:
             return await venue.check_key()
@@ -87,7 +87,7 @@ class SimAccountsStore:
             await self.desk.remove_account(spec.account_id)
         c = self.creds[spec.account_id]
         self.desk.add_account(
-            spec, SpotRestVenue(spec.account_id, endpoint(spec, "spot_rest"), c, self.nonces)
+            spec, SpotRestVenue(spec.account_id, endpoint(spec, EndpointRole.SPOT_REST), c, self.nonces)
         )
 
 
@@ -131,7 +131,7 @@ def fill_new_spot_account(
     editor.secret_edit.setText(secret)
     editor.stream_combo.setCurrentIndex(editor.stream_combo.findData(Transport.REST))
     editor.cancel_combo.setCurrentIndex(editor.cancel_combo.findData(Transport.REST))
-    editor.endpoint_edits["spot_rest"].setText(url)
+    editor.endpoint_edits[EndpointRole.SPOT_REST].setText(url)
     return editor
 
 
@@ -175,7 +175,7 @@ async def test_a_secret_that_is_not_kraken_base64_is_refused(
         qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
         assert editor.isVisible() and store.saved == []
         editor.secret_edit.setText(GOOD_SECRET)
-        editor.endpoint_edits["spot_rest"].setText("ftp://example")
+        editor.endpoint_edits[EndpointRole.SPOT_REST].setText("ftp://example")
         qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
         assert "must start with http:// or https://" in editor.error_label.text()
         editor.reject()
@@ -345,7 +345,7 @@ def test_endpoint_urls_are_checked_by_their_own_scheme(qapp: QApplication, venue
     dialog.key_edit.setText("k")
     dialog.secret_edit.setText("QUJD" * 21 + "QQ==")  # 64 bytes of base64, any venue accepts it
     good = {
-        role: ("ws://127.0.0.1:1/" if "ws" in role.split("_") else "http://127.0.0.1:1")
+        role: ("ws://127.0.0.1:1/" if "ws" in role.value.split("_") else "http://127.0.0.1:1")
         for role in dialog.endpoint_edits
     }
     for role, url in good.items():
@@ -354,7 +354,7 @@ def test_endpoint_urls_are_checked_by_their_own_scheme(qapp: QApplication, venue
     for role, url in good.items():
         swapped = "http://127.0.0.1:1" if url.startswith("ws") else "ws://127.0.0.1:1"
         dialog.endpoint_edits[role].setText(swapped)
-        assert role in (dialog.validate() or "")
+        assert role.value in (dialog.validate() or "")
         dialog.endpoint_edits[role].setText(url)
     dialog.deleteLater()
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from app.core.accounts import AccountSpec
+from app.core.accounts import AccountSpec, Credentials, LinkState
 from app.core.errors import AuthError, RateLimited, TransportError, VenueUnavailable
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order, Side, VenueKind
@@ -20,9 +20,10 @@ from app.sim.faults import Faults
 from app.sim.futures import FuturesControls, FuturesHost, futures_host_spec
 from app.sim.server import SimServer
 from app.sim.state import Exchange, SimOrder
-from app.venues.base import Credentials, LinkState, StreamEvent, StreamKind, Venue
-from app.venues.futures import FuturesVenue, build_futures_venue
+from app.venues.base import StreamEvent, StreamKind, Venue
+from app.venues.futures import FuturesVenue
 from app.venues.nonces import NonceSource
+from app.venues.registry import build_venue
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -109,26 +110,29 @@ async def test_venue_satisfies_the_protocol_and_the_factory_reads_the_account(si
         },
         options={"process_before_ms": 250},
     )
-    v = build_futures_venue(spec, sim.creds, NonceSource())
+    v = build_venue(spec, sim.creds, NonceSource())
+    assert isinstance(v, FuturesVenue)
     try:
         assert isinstance(v, Venue)
-        assert v.kind is VenueKind.FUTURES and v.streams
-        assert v.limits.max_batch == 50 and v.limits.min_batch == 2
-        assert v.limits.cancel_all and v.limits.cancel_all_for_symbol
+        assert v.kind is VenueKind.FUTURES and v.capabilities.streaming
+        assert v.capabilities.limits.max_batch == 50 and v.capabilities.limits.min_batch == 2
+        assert v.capabilities.limits.cancel_all and v.capabilities.limits.cancel_all_for_symbol
         assert v.process_before_ms == 250
         assert v.rest.origin == sim.endpoints["futures_rest"]
         assert v.feed.url == "ws://x/ws/v1"
         assert await v.list_open_orders() == []
     finally:
         await v.aclose()
-    typed = build_futures_venue(
+    typed = build_venue(
         AccountSpec("t", "T", VenueKind.FUTURES, options={"process_before_ms": "300"}),
         sim.creds,
         NonceSource(),
     )
+    assert isinstance(typed, FuturesVenue)
     assert typed.process_before_ms == 300
     await typed.aclose()
-    default = build_futures_venue(AccountSpec("p", "P", VenueKind.FUTURES), sim.creds, NonceSource())
+    default = build_venue(AccountSpec("p", "P", VenueKind.FUTURES), sim.creds, NonceSource())
+    assert isinstance(default, FuturesVenue)
     try:
         assert default.rest.origin == "https://futures.kraken.com"
         assert default.feed.url == "wss://futures.kraken.com/ws/v1"
@@ -276,7 +280,9 @@ async def test_batch_with_cancelled_filled_and_not_found_items(sim: Sim, venue: 
 async def test_planner_batches_fit_the_venue(sim: Sim, venue: FuturesVenue) -> None:
     made = [sim.add(price=str(50000 + i)) for i in range(60)]
     listed = await venue.list_open_orders()
-    plan = plan_cancel(CancelIntent(Scope.ORDERS, tuple(listed)), {ACCOUNT: listed}, {ACCOUNT: venue.limits})
+    plan = plan_cancel(
+        CancelIntent(Scope.ORDERS, tuple(listed)), {ACCOUNT: listed}, {ACCOUNT: venue.capabilities.limits}
+    )
     assert [r.form for r in plan.requests] == [RequestForm.BATCH, RequestForm.BATCH]
     outcomes: dict[str, Outcome] = {}
     for request in plan.requests:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from app.venues.base import Credentials, LinkState, StreamEvent
+from app.core.accounts import Credentials, LinkState
+from app.venues.base import StreamEvent
 from app.venues.futures_ws import BACKOFF_MAX_S, PING_INTERVAL_S, FuturesOrderFeed
 
 pytestmark = pytest.mark.timeout(10)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from app.core.accounts import Credentials
 from app.core.errors import MalformedReply
 from app.core.ledger import CancelState
 from app.core.orders import CancelRef, IdKind, Order, Side, VenueKind
 from app.venues import prime_wire as wire
-from app.venues.base import Credentials
 from app.venues.prime_ws import upgrade_headers
 from app.venues.signing import prime_ws_sign
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from app.core.accounts import Credentials, LinkState
 from app.core.errors import AuthError, VenueUnavailable
 from app.core.ledger import CancelState
 from app.core.orders import CancelRef, IdKind, Order, Side, VenueKind
@@ -21,7 +22,7 @@ from app.sim.faults import Faults
 from app.sim.prime import PrimeHost
 from app.sim.server import HostContext, HostSpec, SimServer
 from app.sim.state import Account, Exchange, MarketActivity
-from app.venues.base import Credentials, LinkState, StreamEvent, StreamKind, Venue
+from app.venues.base import StreamEvent, StreamKind, Venue
 from app.venues.prime_ws import PrimeWsVenue
 
 pytestmark = pytest.mark.timeout(60)
@@ -117,12 +118,18 @@ async def streaming(venue: PrimeWsVenue) -> AsyncIterator[tuple[Stream, asyncio.
 async def test_is_a_venue_without_cancel_all(prime: PrimeSim) -> None:
     venue = prime.venue()
     assert isinstance(venue, Venue)
-    assert venue.streams and not venue.limits.cancel_all and venue.limits.min_batch == 2
+    assert (
+        venue.capabilities.streaming
+        and not venue.capabilities.limits.cancel_all
+        and venue.capabilities.limits.min_batch == 2
+    )
     assert "secret" not in repr(venue) and prime.account.secret not in repr(venue)
     orders = await venue.list_open_orders()
     # Cancel-all and the kill switch fan out into per-order batches (Prime has no cancel-all).
     plan = plan_cancel(
-        CancelIntent(Scope.ACCOUNT, account_ids=("prime",)), {"prime": orders}, {"prime": venue.limits}
+        CancelIntent(Scope.ACCOUNT, account_ids=("prime",)),
+        {"prime": orders},
+        {"prime": venue.capabilities.limits},
     )
     assert [r.form for r in plan.requests] == [RequestForm.BATCH]
     assert {r.value for r in plan.requests[0].refs} == prime.open_ids()

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from app.core.accounts import AccountSpec, Transport
+from app.core.accounts import AccountSpec, LinkState, Transport
 from app.core.errors import TransportError
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, VenueKind
 from app.core.plan import CancelIntent, CancelRequest, RequestForm, Scope, plan_cancel
-from app.venues.base import LinkState, Venue
+from app.venues.base import Venue
 from app.venues.nonces import NonceSource
+from app.venues.registry import EndpointRole, build_venue, endpoint
 from app.venues.spot import SpotVenue, build_spot_venue
 from app.venues.spot_ws_base import WsConnection, websockets_connect
 from app.venues.spot_ws_v1 import SpotWsV1Venue
@@ -43,23 +44,32 @@ def spec(
 
 
 def build(sim: WsSim, account: AccountSpec, **kw: Any) -> SpotVenue:
-    venue = build_spot_venue(account, sim.creds(), NonceSource(), **kw)
+    urls = {Transport.WS_V2: endpoint(account, EndpointRole.SPOT_WS_V2)}
+    urls[Transport.WS_V1] = endpoint(account, EndpointRole.SPOT_WS_V1)
+    rest_url = endpoint(account, EndpointRole.SPOT_REST)
+    venue = build_spot_venue(account, sim.creds(), NonceSource(), rest_url=rest_url, ws_urls=urls, **kw)
     sim.venues.append(venue)
     return venue
 
 
 async def cancel_all_listed(venue: SpotVenue) -> list[Any]:
     orders = await venue.list_open_orders()
-    plan = plan_cancel(CancelIntent(Scope.ORDERS, tuple(orders)), {ACCOUNT: orders}, {ACCOUNT: venue.limits})
+    plan = plan_cancel(
+        CancelIntent(Scope.ORDERS, tuple(orders)), {ACCOUNT: orders}, {ACCOUNT: venue.capabilities.limits}
+    )
     return [await venue.execute(r) for r in plan.requests]
 
 
 async def test_default_account_streams_and_cancels_over_v2(ws_sim: WsSim) -> None:
     made = ws_sim.add(3)
     venue = build(ws_sim, spec(ws_sim))
-    assert isinstance(venue, Venue) and venue.streams
+    assert isinstance(venue, Venue) and venue.capabilities.streaming
     assert isinstance(venue.stream_venue, SpotWsV2Venue) and venue.stream_venue is venue.cancel_venue
-    assert (venue.limits.max_batch, venue.limits.min_batch, venue.limits.cancel_all) == (50, 2, True)
+    assert (
+        venue.capabilities.limits.max_batch,
+        venue.capabilities.limits.min_batch,
+        venue.capabilities.limits.cancel_all,
+    ) == (50, 2, True)
     async with streaming(venue.stream_venue) as rec:
         assert {o.symbol for o in rec.snapshots()[0].orders} == {"BTC/USD"}
         [reply] = await cancel_all_listed(venue)
@@ -102,7 +112,9 @@ async def test_unreachable_socket_falls_back_to_rest_and_waits_before_retrying(w
     venue = build(ws_sim, spec(ws_sim, spot_ws_v2="ws://127.0.0.1:9/v2"), connect=connect)
     assert venue.cancel_transport == "spot-ws-v2"
     orders = await venue.list_open_orders()
-    plan = plan_cancel(CancelIntent(Scope.ORDERS, tuple(orders)), {ACCOUNT: orders}, {ACCOUNT: venue.limits})
+    plan = plan_cancel(
+        CancelIntent(Scope.ORDERS, tuple(orders)), {ACCOUNT: orders}, {ACCOUNT: venue.capabilities.limits}
+    )
     [request] = plan.requests
     reply = await venue.execute(CancelRequest(ACCOUNT, request.form, request.refs[:2], request.orders[:2]))
     assert reply.count == 2 and ws_sim.arrivals(BATCH_REST) == 1
@@ -153,7 +165,7 @@ async def test_a_cancel_lost_on_the_socket_is_not_resent_over_rest(ws_sim: WsSim
 async def test_rest_polling_account(ws_sim: WsSim) -> None:
     [order] = ws_sim.add(1)
     venue = build(ws_sim, spec(ws_sim, Transport.REST, Transport.REST))
-    assert not venue.streams and venue.stream_venue is None and venue.cancel_venue is None
+    assert not venue.capabilities.streaming and venue.stream_venue is None and venue.cancel_venue is None
     with pytest.raises(NotImplementedError):
         await venue.run_stream(lambda e: None, lambda s, d: None)
     [mine] = await venue.list_open_orders()
@@ -182,7 +194,7 @@ async def test_legacy_stream_with_v2_cancels(ws_sim: WsSim) -> None:
 async def test_rest_stream_with_v1_cancels(ws_sim: WsSim) -> None:
     ws_sim.add(2)
     venue = build(ws_sim, spec(ws_sim, Transport.REST, Transport.WS_V1))
-    assert not venue.streams and isinstance(venue.cancel_venue, SpotWsV1Venue)
+    assert not venue.capabilities.streaming and isinstance(venue.cancel_venue, SpotWsV1Venue)
     [reply] = await cancel_all_listed(venue)
     assert reply.count == 2
     assert ws_sim.arrivals("v1:cancelOrder") == 1
@@ -196,7 +208,8 @@ async def test_key_without_websocket_permission_cancels_over_rest(ws_sim: WsSim)
     ws_sim.exchange.add_account("nows", "spot", permissions=["query", "cancel"])
     made = ws_sim.exchange.add_order("nows", "XBT/USD", "buy", "limit", "1", "50000")
     account = AccountSpec("nows", "No WS", VenueKind.SPOT, spec(ws_sim).endpoints)
-    venue = build_spot_venue(account, ws_sim.creds("nows"), NonceSource())
+    venue = build_venue(account, ws_sim.creds("nows"), NonceSource())
+    assert isinstance(venue, SpotVenue)
     ws_sim.venues.append(venue)
     [mine] = await venue.list_open_orders()
     reply = await venue.execute(CancelRequest("nows", RequestForm.SINGLE, (CancelRef.of(mine),), (mine,)))

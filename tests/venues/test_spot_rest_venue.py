@@ -8,11 +8,11 @@ import dataclasses
 import httpx
 import pytest
 
+from app.core.accounts import Credentials
 from app.core.errors import AuthError, MalformedReply, PermissionDenied, TransportError, VenueUnavailable
 from app.core.ledger import CancelState
 from app.core.orders import CancelRef, IdKind
 from app.core.plan import CancelIntent, CancelRequest, RequestForm, Scope, plan_cancel
-from app.venues.base import Credentials
 from app.venues.nonces import NonceSource
 from app.venues.spot_rest import SpotRestVenue
 from tests.helpers.sim import Sim
@@ -73,7 +73,9 @@ async def test_cancel_by_client_id_and_userref(sim: Sim) -> None:
 async def test_batches_are_confirmed_per_order(sim: Sim, n: int) -> None:
     venue = sim.spot_venue()
     orders = (await venue.list_open_orders())[:n]
-    plan = plan_cancel(CancelIntent(Scope.ORDERS, tuple(orders)), {"spot": orders}, {"spot": venue.limits})
+    plan = plan_cancel(
+        CancelIntent(Scope.ORDERS, tuple(orders)), {"spot": orders}, {"spot": venue.capabilities.limits}
+    )
     total = 0
     for req in plan.requests:
         reply = await venue.execute(req)

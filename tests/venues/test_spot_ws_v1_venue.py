@@ -29,7 +29,11 @@ def batch(orders: list[Order]) -> CancelRequest:
 async def test_limits_are_lists_of_2_to_50(ws_sim: WsSim) -> None:
     venue = ws_sim.v1()
     assert isinstance(venue, SpotWsV1Venue)
-    assert (venue.limits.max_batch, venue.limits.min_batch, venue.limits.cancel_all) == (50, 2, True)
+    assert (
+        venue.capabilities.limits.max_batch,
+        venue.capabilities.limits.min_batch,
+        venue.capabilities.limits.cancel_all,
+    ) == (50, 2, True)
 
 
 async def test_a_list_answer_never_names_orders(ws_sim: WsSim) -> None:

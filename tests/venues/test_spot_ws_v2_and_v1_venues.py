@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+from app.core.accounts import LinkState
 from app.core.errors import PermissionDenied, TransportError, VenueUnavailable
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order, Side, VenueKind
 from app.core.plan import CancelIntent, CancelRequest, RequestForm, Scope, plan_cancel
-from app.venues.base import LinkState, StreamKind, Venue
+from app.venues.base import StreamKind, Venue
 from app.venues.spot_ws_base import SpotWsVenue
 from tests.helpers.spot_ws import ACCOUNT, Recorder, WsSim, streaming, ws_simulator
 
@@ -68,7 +69,7 @@ async def listed(venue: SpotWsVenue, ids: set[str]) -> list[Order]:
 
 async def run_plan(venue: SpotWsVenue, orders: list[Order], everything: list[Order]) -> list[Any]:
     plan = plan_cancel(
-        CancelIntent(Scope.ORDERS, tuple(orders)), {ACCOUNT: everything}, {ACCOUNT: venue.limits}
+        CancelIntent(Scope.ORDERS, tuple(orders)), {ACCOUNT: everything}, {ACCOUNT: venue.capabilities.limits}
     )
     return [(r, await venue.execute(r)) for r in plan.requests]
 
@@ -76,8 +77,12 @@ async def run_plan(venue: SpotWsVenue, orders: list[Order], everything: list[Ord
 async def test_is_a_venue(ws_sim: WsSim, proto: str) -> None:
     venue = make(ws_sim, proto)
     assert isinstance(venue, Venue)
-    assert venue.streams and venue.kind is VenueKind.SPOT
-    assert (venue.limits.max_batch, venue.limits.min_batch, venue.limits.cancel_all) == (50, 2, True)
+    assert venue.capabilities.streaming and venue.kind is VenueKind.SPOT
+    assert (
+        venue.capabilities.limits.max_batch,
+        venue.capabilities.limits.min_batch,
+        venue.capabilities.limits.cancel_all,
+    ) == (50, 2, True)
 
 
 async def test_snapshot_then_live_updates(ws_sim: WsSim, proto: str) -> None:
@@ -185,7 +190,7 @@ async def test_cancel_by_client_id_and_by_userref(ws_sim: WsSim, proto: str) -> 
     plan = plan_cancel(
         CancelIntent(Scope.USERREF, account_ids=(ACCOUNT,), userref=77),
         {ACCOUNT: everything},
-        {ACCOUNT: venue.limits},
+        {ACCOUNT: venue.capabilities.limits},
     )
     [request] = plan.requests
     reply = await venue.execute(request)
@@ -204,7 +209,9 @@ async def test_cancel_all(ws_sim: WsSim, proto: str) -> None:
     venue = make(ws_sim, proto)
     everything = await venue.list_open_orders()
     plan = plan_cancel(
-        CancelIntent(Scope.ACCOUNT, account_ids=(ACCOUNT,)), {ACCOUNT: everything}, {ACCOUNT: venue.limits}
+        CancelIntent(Scope.ACCOUNT, account_ids=(ACCOUNT,)),
+        {ACCOUNT: everything},
+        {ACCOUNT: venue.capabilities.limits},
     )
     [request] = plan.requests
     assert request.form is RequestForm.ALL
@@ -276,7 +283,9 @@ async def test_socket_dropped_mid_batch_every_order_ends_truthful(
 
     async def cancel_and_confirm() -> dict[str, Outcome]:
         plan = plan_cancel(
-            CancelIntent(Scope.ORDERS, tuple(everything)), {ACCOUNT: everything}, {ACCOUNT: venue.limits}
+            CancelIntent(Scope.ORDERS, tuple(everything)),
+            {ACCOUNT: everything},
+            {ACCOUNT: venue.capabilities.limits},
         )
         [request] = plan.requests
         with pytest.raises(TransportError, match="effect unknown"):

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import websockets.exceptions
 
+from app.core.accounts import LinkState
 from app.core.errors import RateLimited, VenueUnavailable
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind
 from app.core.plan import CancelRequest, RequestForm
-from app.venues.base import LinkState
 from app.venues.spot_ws_v2_wire import rfc3339_to_unix
 from tests.helpers.spot_ws import ACCOUNT, WsSim, streaming, ws_simulator
 
