@@ -48,8 +48,9 @@ def open_window(desk: Desk, *, accounts_store: AccountsStore | None = None) -> M
     bridge = DeskBridge(desk)
     window = MainWindow(bridge, accounts_store=accounts_store)
     bridge.setParent(window)
-    window.gc_collector = MainThreadCollector(window)
-    window.gc_collector.start()
+    collector = MainThreadCollector(window)
+    window.gc_collector = collector
+    collector.start()
     window.show()
     return window
 
@@ -137,7 +138,8 @@ async def serve_window(
         await closed.wait()
     finally:
         window.age_timer.stop()
-        window.gc_collector.stop()
+        if window.gc_collector is not None:
+            window.gc_collector.stop()
         bridge = window.bridge
         if bridge.tasks:
             await asyncio.wait(bridge.tasks, timeout=CANCEL_GRACE_S)

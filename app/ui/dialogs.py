@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -172,8 +172,8 @@ class ConfirmCancelDialog(QDialog):
         layout.addWidget(buttons)
         self.confirm_button.setFocus()
 
-    def showEvent(self, event: object) -> None:
-        super().showEvent(event)  # type: ignore[arg-type]
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
         self.confirm_button.setFocus()
 
 

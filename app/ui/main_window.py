@@ -9,6 +9,7 @@ from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
     QDockWidget,
     QHBoxLayout,
     QHeaderView,
@@ -35,6 +36,7 @@ from app.ui import theme
 from app.ui.actions import SHORTCUTS, CancelFlow, WindowActions
 from app.ui.bridge import DeskBridge
 from app.ui.dialogs import AccountsDialog, AccountsStore, ShortcutsDialog
+from app.ui.gc_guard import MainThreadCollector
 from app.ui.models import ActivityColumn, Column, OrdersFilterProxy
 from app.ui.sidebar import AccountsSidebar
 
@@ -130,7 +132,9 @@ class MainWindow(QMainWindow):
         self.commands = WindowActions(self)
         self.flow = CancelFlow(bridge, self)
         self._menu: QMenu | None = None
-        self._dialogs: list[QWidget] = []
+        self._dialogs: list[QDialog] = []
+        # Set and started by ``app.ui.app.open_window``, which stops it when the window closes.
+        self.gc_collector: MainThreadCollector | None = None
 
         self._build_table()
         self._build_central()
@@ -406,7 +410,7 @@ class MainWindow(QMainWindow):
         self._keep_dialog(dialog)
         dialog.open()
 
-    def _keep_dialog(self, dialog: QWidget) -> None:
+    def _keep_dialog(self, dialog: QDialog) -> None:
         self._dialogs.append(dialog)
 
         def gone(*_args: object) -> None:
@@ -414,7 +418,7 @@ class MainWindow(QMainWindow):
                 self._dialogs.remove(dialog)
             dialog.deleteLater()
 
-        dialog.finished.connect(gone)  # type: ignore[attr-defined]
+        dialog.finished.connect(gone)
 
     def show_message(self, text: str, *, error: bool = False) -> None:
         """Put ``text`` in the status bar's last-action area."""
