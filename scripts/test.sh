@@ -8,7 +8,7 @@ bash scripts/setup.sh --dev
 V=.venv/bin
 echo "== ruff format --check"; $V/ruff format --check app tests bench
 echo "== ruff check";          $V/ruff check app tests bench
-echo "== mypy (strict outside ui)"; $V/mypy
+echo "== mypy (strict)"; $V/mypy
 echo "== import-linter";       $V/lint-imports
 echo "== pytest"
 # A private D-Bus session with an unlocked gnome-keyring: the keychain tests use the real Secret

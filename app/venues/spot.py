@@ -17,9 +17,7 @@ from app.core.plan import CancelRequest, VenueLimits
 from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
 from app.venues.nonces import NonceSource
 from app.venues.spot_rest import SpotRestVenue
-from app.venues.spot_ws_base import Connect, SpotWsVenue
-from app.venues.spot_ws_v1 import SpotWsV1Venue
-from app.venues.spot_ws_v2 import SpotWsV2Venue
+from app.venues.spot_ws import Connect, SpotWsV1Venue, SpotWsV2Venue, SpotWsVenue
 
 log = logging.getLogger("app.venues.spot")
 

@@ -12,7 +12,7 @@ from app.core.ledger import Outcome
 from app.core.orders import CancelRef, IdKind, Order
 from app.venues import spot_rest_wire
 from app.venues.base import StreamEvent, StreamKind
-from app.venues.spot_ws_v2_wire import (
+from app.venues.spot_ws_common import (
     DEADMAN_MAX_S,
     Heartbeat,
     Ignored,
@@ -26,7 +26,6 @@ from app.venues.spot_ws_v2_wire import (
 
 log = logging.getLogger("app.venues.spot_ws_v1_wire")
 
-UNKNOWN_ORDER = spot_rest_wire.UNKNOWN_ORDER
 # v1 documents no size limit for cancelOrder lists; the console sends at most 50 ids, the cap of
 # REST CancelOrderBatch and v2 batch_cancel, which share the same engine counter (API-FACTS 7.2).
 LIST_MAX = 50

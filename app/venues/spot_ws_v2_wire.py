@@ -2,176 +2,40 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from app.core.errors import AuthError, MalformedReply, VenueError
-from app.core.ledger import CancelState, Outcome
+from app.core.errors import MalformedReply, VenueError
+from app.core.ledger import Outcome
 from app.core.orders import CancelRef, IdKind, Order, Side, VenueKind
-from app.venues import spot_rest_wire
 from app.venues.base import StreamEvent, StreamKind
+from app.venues.spot_ws_common import (
+    DEADMAN_MAX_S,
+    Heartbeat,
+    Ignored,
+    Reply,
+    SystemStatus,
+    decimal_or_none,
+    dumps,
+    error_for,
+    loads,
+    one_kind,
+    removal_outcome,
+    rfc3339_to_unix,
+    userref_or_none,
+)
 
 log = logging.getLogger("app.venues.spot_ws_v2_wire")
 
 # batch_cancel takes 2..50 ids per request (seed 004, docs "Batch Cancel").
 BATCH_MIN = 2
 BATCH_MAX = 50
-UNKNOWN_ORDER = spot_rest_wire.UNKNOWN_ORDER
-DEADMAN_MAX_S = 86400  # cancel_all_orders_after: timeout < 86400 (API-FACTS 4)
 
 # Statuses that take an order off the book (API-FACTS 4: exec_type / order_status values).
 _TERMINAL = ("canceled", "filled", "expired")
-
-
-# --------------------------------------------------------------------------- shared pure types
-# (the v1 codec reuses these: both protocols answer requests and stream the same facts)
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """An answer to one request, in either protocol's words.
-
-    Attributes:
-        method: v2 ``method`` (``cancel_order``, ``pong``...) or v1 ``event``
-            (``cancelOrderStatus``...).
-        req_id: The request id echoed (v2 ``req_id``, v1 ``reqid``); None if absent.
-        success: True when the venue says it worked.
-        result: The ``result`` object (v2) or the reply's own fields (v1).
-        error: Kraken's error string when ``success`` is False.
-        time_in: When the venue received the request (RFC3339 text, venue clock), if given.
-        time_out: When the venue answered, if given.
-        warnings: Non-fatal warnings.
-    """
-
-    method: str
-    req_id: int | None
-    success: bool
-    result: Mapping[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    time_in: str | None = None
-    time_out: str | None = None
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """A keep-alive from the venue (sent about once a second when the link is quiet)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SystemStatus:
-    """The venue's trading status, sent on connect and when it changes.
-
-    Attributes:
-        system: ``online``, ``maintenance``, ``cancel_only`` or ``post_only``.
-        version: The API version text, if given.
-        connection_id: The venue's id for this connection, if given.
-    """
-
-    system: str
-    version: str | None = None
-    connection_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Ignored:
-    """A message the console does not use (logged at debug level)."""
-
-    what: str
-
-
-def is_token_error(message: str | None) -> bool:
-    """Tell whether an error string says the WS token is not (or no longer) valid.
-
-    Kraken answers ``ESession:Invalid session`` when a token was invalidated (API-FACTS 2.1, 8);
-    an unknown or expired token is reported in the same category.
-
-    Args:
-        message: Kraken's error string.
-
-    Returns:
-        True for a token error: fetch a new token and retry.
-    """
-    if not message:
-        return False
-    return message.startswith("ESession:") or "invalid token" in message.lower()
-
-
-def error_for(message: str) -> VenueError:
-    """Map a Kraken error string from a WS reply to the console's error class.
-
-    Args:
-        message: e.g. ``EOrder:Unknown order``, ``ESession:Invalid session``.
-
-    Returns:
-        The exception to raise (not raised here).
-    """
-    if is_token_error(message):
-        return AuthError(f"Kraken refused the WebSocket token: {message}", venue_error=message)
-    return spot_rest_wire.error_for(message)
-
-
-def loads(text: str | bytes) -> Any:
-    """Decode a frame, keeping every JSON number with a fraction as a Decimal.
-
-    Raises:
-        MalformedReply: the frame is not JSON.
-    """
-    try:
-        return json.loads(text, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise MalformedReply(f"Kraken sent a frame that is not JSON ({len(text)} bytes)") from e
-
-
-def dumps(message: Mapping[str, Any]) -> str:
-    """Encode a request compactly (the order of keys is kept)."""
-    return json.dumps(message, separators=(",", ":"))
-
-
-def decimal_or_none(value: Any) -> Decimal | None:
-    """A wire number (JSON number or decimal string) -> Decimal; None for null or ``""``.
-
-    Raises:
-        MalformedReply: the value is not a number.
-    """
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation as e:
-        raise MalformedReply(f"not a decimal number: {value!r}") from e
-
-
-_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
-
-
-def rfc3339_to_unix(text: Any) -> float | None:
-    """Parse Kraken's RFC3339 timestamps (any number of fraction digits; no zone = UTC).
-
-    Args:
-        text: e.g. ``2023-09-22T10:33:05.709950Z`` (seed 004 also shows a 7-digit fraction).
-
-    Returns:
-        Unix seconds, or None if the text is not such a timestamp.
-    """
-    if not isinstance(text, str):
-        return None
-    m = _RFC3339.match(text.strip())
-    if m is None:
-        return None
-    zone = m.group(3) or "+00:00"
-    try:
-        base = datetime.fromisoformat(m.group(1) + ("+00:00" if zone == "Z" else zone))
-    except ValueError:
-        return None
-    frac = float("0." + m.group(2)) if m.group(2) else 0.0
-    return base.astimezone(UTC).timestamp() + frac
 
 
 # --------------------------------------------------------------------------- requests
@@ -183,21 +47,6 @@ def _request(method: str, params: Mapping[str, Any] | None, req_id: int) -> str:
         message["params"] = dict(params)
     message["req_id"] = req_id
     return dumps(message)
-
-
-def one_kind(refs: Sequence[CancelRef]) -> IdKind:
-    """The id kind shared by every ref.
-
-    Raises:
-        ValueError: no refs, or refs of different kinds (the console never mixes id kinds in
-            one request, DESIGN.md "The cancel ledger").
-    """
-    if not refs:
-        raise ValueError("a cancel request needs at least one id")
-    kinds = {r.kind for r in refs}
-    if len(kinds) != 1:
-        raise ValueError("one cancel request must not mix id kinds")
-    return refs[0].kind
 
 
 def _userref(value: str) -> int:
@@ -425,25 +274,6 @@ def reply_outcome_error(reply: Reply) -> VenueError:
 # --------------------------------------------------------------------------- orders
 
 
-def removal_outcome(status: str | None, reason: Any) -> Outcome | None:
-    """What a terminal status proves about an order, or None if the status is not terminal.
-
-    canceled -> cancelled (with the venue's reason); filled -> filled; expired -> already gone.
-
-    Args:
-        status: ``order_status`` / ``exec_type`` (v2) or ``status`` (v1: ``closed`` = filled).
-        reason: The venue's reason text, if any.
-    """
-    why = str(reason) if reason not in (None, "") else None
-    if status == "canceled":
-        return Outcome(CancelState.CANCELLED, why or "canceled")
-    if status in ("filled", "closed"):
-        return Outcome(CancelState.FILLED, why or "filled")
-    if status == "expired":
-        return Outcome(CancelState.ALREADY_GONE, why or "expired")
-    return None
-
-
 def report_removal(report: Mapping[str, Any]) -> Outcome | None:
     """The removal outcome of one v2 execution report, if it ends the order.
 
@@ -456,17 +286,6 @@ def report_removal(report: Mapping[str, Any]) -> Outcome | None:
         if status in _TERMINAL:
             return removal_outcome(str(status), reason)
     return None
-
-
-def userref_or_none(value: Any) -> int | None:
-    """A wire userref -> int; None for absent, 0 (Kraken's "none") or not an integer."""
-    if isinstance(value, bool):
-        return None
-    try:
-        ref = int(str(value))
-    except ValueError:
-        return None
-    return ref or None
 
 
 def order_from_report(account_id: str, raw: Mapping[str, Any], opened_at: float) -> Order | None:

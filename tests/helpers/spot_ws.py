@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,24 +18,31 @@ from app.sim.spot_rest import build_spot_rest_app
 from app.sim.spot_ws import HOST_KEY, SPOT_WS_URLS, SpotWsHost, build_spot_ws_app
 from app.sim.state import Exchange, SimOrder
 from app.venues.base import StreamEvent, StreamKind
+from app.venues.link import LinkSettings
 from app.venues.nonces import NonceSource
 from app.venues.spot_rest import SpotRestVenue
-from app.venues.spot_ws_base import SpotWsVenue
-from app.venues.spot_ws_v1 import SpotWsV1Venue
-from app.venues.spot_ws_v2 import SpotWsV2Venue
+from app.venues.spot_ws import SPOT_WS_LINK, SpotWsV1Venue, SpotWsV2Venue, SpotWsVenue
 
 ACCOUNT = "spot"
 
 # Short timings so reconnects and waits stay well under a second in tests.
-FAST: dict[str, Any] = {
-    "request_timeout_s": 3.0,
-    "settle_s": 0.2,
-    "confirm_wait_s": 0.5,
-    "backoff_base_s": 0.05,
-    "backoff_cap_s": 0.2,
-    "silence_timeout_s": 3.0,
-    "ping_interval_s": 5.0,
-}
+FAST = dataclasses.replace(
+    SPOT_WS_LINK,
+    request_timeout_s=3.0,
+    settle_s=0.2,
+    backoff_base_s=0.05,
+    backoff_cap_s=0.2,
+    silence_timeout_s=3.0,
+    ping_interval_s=5.0,
+)
+_LINK_FIELDS = {f.name for f in dataclasses.fields(LinkSettings)}
+
+
+def venue_kw(**kw: Any) -> dict[str, Any]:
+    """Venue keyword arguments: link settings by name (over ``FAST``), the rest as given."""
+    settings = dataclasses.replace(FAST, **{k: v for k, v in kw.items() if k in _LINK_FIELDS})
+    rest = {k: v for k, v in kw.items() if k not in _LINK_FIELDS}
+    return {"settings": settings, "confirm_wait_s": 0.5, **rest}
 
 
 class Clock:
@@ -79,12 +87,12 @@ class WsSim:
         return venue
 
     def v2(self, rest: SpotRestVenue | None = None, **kw: Any) -> SpotWsV2Venue:
-        venue = SpotWsV2Venue(ACCOUNT, self.endpoints["spot_ws_v2"], rest or self.rest(), **{**FAST, **kw})
+        venue = SpotWsV2Venue(ACCOUNT, self.endpoints["spot_ws_v2"], rest or self.rest(), **venue_kw(**kw))
         self.venues.append(venue)
         return venue
 
     def v1(self, rest: SpotRestVenue | None = None, **kw: Any) -> SpotWsV1Venue:
-        venue = SpotWsV1Venue(ACCOUNT, self.endpoints["spot_ws_v1"], rest or self.rest(), **{**FAST, **kw})
+        venue = SpotWsV1Venue(ACCOUNT, self.endpoints["spot_ws_v1"], rest or self.rest(), **venue_kw(**kw))
         self.venues.append(venue)
         return venue
 

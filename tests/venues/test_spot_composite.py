@@ -13,12 +13,11 @@ from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, VenueKind
 from app.core.plan import CancelIntent, CancelRequest, RequestForm, Scope, plan_cancel
 from app.venues.base import Venue
+from app.venues.link import Connection as WsConnection
 from app.venues.nonces import NonceSource
 from app.venues.registry import EndpointRole, build_venue, endpoint
 from app.venues.spot import SpotVenue, build_spot_venue
-from app.venues.spot_ws_base import WsConnection, websockets_connect
-from app.venues.spot_ws_v1 import SpotWsV1Venue
-from app.venues.spot_ws_v2 import SpotWsV2Venue
+from app.venues.spot_ws import SpotWsV1Venue, SpotWsV2Venue, websockets_connect
 from tests.helpers.spot_ws import ACCOUNT, WsSim, streaming, ws_simulator
 
 pytestmark = pytest.mark.timeout(30)

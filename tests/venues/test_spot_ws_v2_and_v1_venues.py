@@ -19,8 +19,8 @@ from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order, Side, VenueKind
 from app.core.plan import CancelIntent, CancelRequest, RequestForm, Scope, plan_cancel
 from app.venues.base import StreamKind, Venue
-from app.venues.spot_ws_base import SpotWsVenue
-from tests.helpers.spot_ws import ACCOUNT, Recorder, WsSim, streaming, ws_simulator
+from app.venues.spot_ws import SpotWsVenue
+from tests.helpers.spot_ws import ACCOUNT, Recorder, WsSim, streaming, venue_kw, ws_simulator
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -246,12 +246,12 @@ async def test_invalidated_token_is_refetched(ws_sim: WsSim, proto: str) -> None
     assert ws_sim.arrivals(TOKEN_PATH) == 2
 
 
-async def test_expired_token_is_refetched(ws_sim: WsSim, proto: str) -> None:
+async def test_requests_hold_the_subscription_so_the_token_stays_valid(ws_sim: WsSim, proto: str) -> None:
     venue = make(ws_sim, proto)
-    await venue.arm_deadman(0)  # opens the request connection with a token no subscription uses
-    ws_sim.clock.offset += 901  # Kraken: an unused token expires after 15 minutes
+    await venue.arm_deadman(0)  # opens the link: every socket that sends cancels is subscribed
+    ws_sim.clock.offset += 901  # Kraken: an unused token expires after 15 minutes; a used one not
     await venue.arm_deadman(0)
-    assert ws_sim.arrivals(TOKEN_PATH) == 2
+    assert ws_sim.arrivals(TOKEN_PATH) == 1
 
 
 async def test_stream_reconnects_with_a_fresh_token_and_snapshot(ws_sim: WsSim, proto: str) -> None:
@@ -268,7 +268,7 @@ async def test_stream_reconnects_with_a_fresh_token_and_snapshot(ws_sim: WsSim, 
         await rec.until(lambda: rec.states()[-1] is LinkState.LIVE)
         assert {o.order_id for o in rec.snapshots()[1].orders} == {keep.order_id, late.order_id}
         reconnecting = [d for s, d in rec.links if s is LinkState.RECONNECTING]
-        assert reconnecting and all(d.startswith("in ") and d.endswith(" s") for d in reconnecting)
+        assert reconnecting and all("reconnecting in " in d and d.endswith(" s") for d in reconnecting)
         assert ws_sim.arrivals(TOKEN_PATH) == 2
 
 
@@ -373,7 +373,7 @@ async def test_unreachable_socket_means_nothing_was_sent(ws_sim: WsSim, proto: s
     [order] = ws_sim.add(1)
     rest = ws_sim.rest()
     cls = type(make(ws_sim, proto))
-    venue = cls(ACCOUNT, "ws://127.0.0.1:9/v2", rest, request_timeout_s=1.0)
+    venue = cls(ACCOUNT, "ws://127.0.0.1:9/v2", rest, **venue_kw(request_timeout_s=1.0))
     ws_sim.venues.append(venue)
     [mine] = await listed(venue, {order.order_id})
     with pytest.raises(VenueUnavailable, match="could not connect"):

@@ -13,11 +13,10 @@ import pytest
 import websockets.exceptions
 
 from app.core.accounts import LinkState
-from app.core.errors import RateLimited, VenueUnavailable
-from app.core.ledger import CancelState, Outcome
-from app.core.orders import CancelRef, IdKind
+from app.core.errors import VenueUnavailable
+from app.core.orders import CancelRef
 from app.core.plan import CancelRequest, RequestForm
-from app.venues.spot_ws_v2_wire import rfc3339_to_unix
+from app.venues.spot_ws_common import rfc3339_to_unix
 from tests.helpers.spot_ws import ACCOUNT, WsSim, streaming, ws_simulator
 
 pytestmark = pytest.mark.timeout(30)
@@ -132,67 +131,3 @@ async def test_sequence_gap_resubscribes_for_a_fresh_snapshot(ws_sim: WsSim) -> 
         await rec.until(lambda: rec.states()[-1] is LinkState.LIVE)
     assert LinkState.RECONNECTING in rec.states()
     assert len(conns) == 2 and conns[0].closed
-
-
-async def test_batch_refused_as_unknown_is_confirmed_not_guessed(ws_sim: WsSim) -> None:
-    ws_sim.add(2)
-
-    def kraken(conn: FakeConn, request: dict[str, Any]) -> None:
-        if request["method"] == "batch_cancel":
-            conn.push(
-                {
-                    "method": "batch_cancel",
-                    "req_id": request["req_id"],
-                    "error": "EOrder:Unknown order",
-                    "success": False,
-                    "time_in": "2024-01-01T00:00:00.000001Z",
-                    "time_out": "2024-01-01T00:00:00.000002Z",
-                }
-            )
-
-    async def connect(url: str) -> FakeConn:
-        return FakeConn(kraken)
-
-    venue = ws_sim.v2(connect=connect)
-    orders = await venue.list_open_orders()
-    reply = await venue.execute(
-        CancelRequest(ACCOUNT, RequestForm.BATCH, tuple(map(CancelRef.of, orders)), tuple(orders))
-    )
-    assert reply.outcomes == {} and reply.count is None
-    assert reply.venue_time_in == "2024-01-01T00:00:00.000001Z"
-    # The orders are still open at the exchange: confirm (REST) says so, not "cancelled".
-    outcomes = await venue.confirm(orders)
-    assert {o.state for o in outcomes.values()} == {CancelState.FAILED}
-
-
-async def test_rate_limit_answer_is_raised(ws_sim: WsSim) -> None:
-    def kraken(conn: FakeConn, request: dict[str, Any]) -> None:
-        conn.push(
-            {
-                "method": request["method"],
-                "req_id": request["req_id"],
-                "error": "EOrder:Rate limit exceeded",
-                "success": False,
-            }
-        )
-
-    async def connect(url: str) -> FakeConn:
-        return FakeConn(kraken)
-
-    venue = ws_sim.v2(connect=connect)
-    request = CancelRequest(ACCOUNT, RequestForm.SINGLE, (CancelRef(IdKind.ORDER_ID, "OAAAAA-BBBBB-CCCCCC"),))
-    with pytest.raises(RateLimited):
-        await venue.execute(request)
-
-
-async def test_cancel_order_reply_without_order_id_still_names_the_single_order(ws_sim: WsSim) -> None:
-    def kraken(conn: FakeConn, request: dict[str, Any]) -> None:
-        ack(conn, request, {})
-
-    async def connect(url: str) -> FakeConn:
-        return FakeConn(kraken)
-
-    venue = ws_sim.v2(connect=connect)
-    request = CancelRequest(ACCOUNT, RequestForm.SINGLE, (CancelRef(IdKind.ORDER_ID, "OAAAAA-BBBBB-CCCCCC"),))
-    reply = await venue.execute(request)
-    assert reply.outcomes == {"OAAAAA-BBBBB-CCCCCC": Outcome(CancelState.CANCELLED)}

@@ -10,6 +10,7 @@ import pytest
 from app.core.errors import AuthError, MalformedReply, RateLimited, VenueRejected
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Side
+from app.venues import spot_ws_common as common
 from app.venues import spot_ws_v2_wire as wire
 from app.venues.base import StreamKind
 
@@ -209,13 +210,13 @@ def test_malformed_frames(frame: str) -> None:
 
 
 def test_error_strings_map_to_the_error_tree() -> None:
-    token = wire.error_for("ESession:Invalid session")
-    assert isinstance(token, AuthError) and wire.is_token_error(token.venue_error)
-    assert wire.is_token_error("EAPI:Invalid token")
-    assert not wire.is_token_error("EOrder:Unknown order")
-    unknown = wire.error_for("EOrder:Unknown order")
+    token = common.error_for("ESession:Invalid session")
+    assert isinstance(token, AuthError) and common.is_token_error(token.venue_error)
+    assert common.is_token_error("EAPI:Invalid token")
+    assert not common.is_token_error("EOrder:Unknown order")
+    unknown = common.error_for("EOrder:Unknown order")
     assert type(unknown) is VenueRejected and unknown.venue_error == "EOrder:Unknown order"
-    assert isinstance(wire.error_for("EOrder:Rate limit exceeded"), RateLimited)
+    assert isinstance(common.error_for("EOrder:Rate limit exceeded"), RateLimited)
 
 
 def test_rfc3339_with_any_fraction_and_no_zone() -> None:

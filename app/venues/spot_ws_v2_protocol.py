@@ -1,0 +1,138 @@
+"""Spot WebSocket v2, sans I/O: the executions stream and cancels as frames in, events and answers out."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from app.core.errors import MalformedReply
+from app.core.ledger import CancelState, Outcome
+from app.core.orders import IdKind
+from app.core.plan import CancelRequest, RequestForm
+from app.venues import spot_ws_v2_wire as wire
+from app.venues.base import CancelReply
+from app.venues.sansio import Ticket
+from app.venues.spot_ws_common import (
+    UNKNOWN_ORDER,
+    Book,
+    Reply,
+    SpotWsProtocol,
+    checked,
+    error_for,
+    gone_reply,
+    is_token_error,
+    one_kind,
+    only_order,
+    venue_times,
+)
+
+log = logging.getLogger("app.venues.spot_ws_v2")
+
+
+def _count(reply: Reply) -> int:
+    raw = reply.result.get("count")
+    try:
+        return int(str(raw))
+    except ValueError as e:
+        raise MalformedReply(f"{reply.method} reply without an integer count: {raw!r}") from e
+
+
+def cancel_all_reply(replies: list[Reply]) -> CancelReply:
+    """``cancel_all``: a bare count (the desk confirms per order)."""
+    return CancelReply(count=_count(checked(replies[0])), **venue_times(replies))
+
+
+def batch_cancel_reply(replies: list[Reply]) -> CancelReply:
+    """``batch_cancel``: a bare count; an unknown id in the batch says nothing of the others."""
+    reply = replies[0]
+    if not reply.success and reply.error == UNKNOWN_ORDER:
+        # Which id Kraken did not know, and whether the others were cancelled, it does not say.
+        return CancelReply(**venue_times(replies))
+    return CancelReply(count=_count(checked(reply)), **venue_times(replies))
+
+
+def cancel_order_reply(request: CancelRequest, replies: list[Reply]) -> CancelReply:
+    """``cancel_order``: one reply per cancelled order, each naming it.
+
+    Raises:
+        VenueError: every reply is an error other than an unknown order (a token error first,
+            so the venue can fetch a new token and send again).
+    """
+    kind = one_kind(request.refs)
+    many = kind is IdKind.USERREF or len(request.refs) > 1
+    errors = [r.error or "cancel_order failed" for r in replies if not r.success]
+    token_error = next((e for e in errors if is_token_error(e)), None)
+    if token_error is not None:
+        raise error_for(token_error)
+    outcomes: dict[str, Outcome] = {}
+    for reply in replies:
+        if reply.success:
+            order_id = reply.result.get("order_id") or (None if many else only_order(request))
+            if order_id:
+                outcomes[str(order_id)] = Outcome(CancelState.CANCELLED)
+    if errors and not outcomes:
+        hard = [e for e in errors if e != UNKNOWN_ORDER]
+        if hard:
+            raise error_for(hard[0])
+        if not many:
+            return gone_reply(request, replies)
+        return CancelReply(count=0, **venue_times(replies))
+    ok = sum(1 for r in replies if r.success)
+    return CancelReply(outcomes, count=ok if many else None, **venue_times(replies))
+
+
+class SpotWsV2Protocol(SpotWsProtocol):
+    """One Spot WebSocket v2 connection (``ws-auth.kraken.com/v2``), sans I/O.
+
+    Rules kept (besides ``SpotWsProtocol``'s):
+    - SINGLE -> ``cancel_order``: a success reply names the order it cancelled (cancelled);
+      ``EOrder:Unknown order`` means already gone; a userref may cancel many orders, each named
+      in its own reply;
+    - BATCH -> ``batch_cancel`` (2..50 ids): a bare count, confirmed per order by the desk;
+    - ALL -> ``cancel_all`` (count only); the venue's ``time_in``/``time_out`` are kept.
+    """
+
+    name = "spot-ws-v2"
+
+    def _parse(self, frame: str | bytes) -> Any:
+        return wire.parse_message(frame)
+
+    def _new_book(self) -> Book:
+        return wire.ExecutionsBook(self.account_id)
+
+    def _is_stream_data(self, message: Any) -> bool:
+        return isinstance(message, wire.Executions)
+
+    def _subscribe_frame(self, req_id: int) -> str:
+        return wire.encode_subscribe_executions(self.token, req_id)
+
+    def _ping_frame(self, req_id: int) -> str:
+        return wire.encode_ping(req_id)
+
+    def cancel(self, request: CancelRequest) -> Ticket[CancelReply]:
+        """Queue one planned cancel request.
+
+        Raises:
+            ValueError: a form this protocol cannot send (the planner never makes one).
+        """
+        token = self.token
+        if request.form is RequestForm.ALL:
+            return self.request("cancel_all", lambda i: wire.encode_cancel_all(token, i), cancel_all_reply)
+        if request.form is RequestForm.BATCH:
+            refs = request.refs
+            return self.request(
+                "batch_cancel", lambda i: wire.encode_batch_cancel(token, i, refs), batch_cancel_reply
+            )
+        if request.form is not RequestForm.SINGLE or not request.refs:
+            raise ValueError(f"Spot WS v2 cannot send {request.form} with {len(request.refs)} refs")
+        kind = one_kind(request.refs)
+        return self.request(
+            "cancel_order",
+            lambda i: wire.encode_cancel_order(token, i, request.refs),
+            lambda replies: cancel_order_reply(request, replies),
+            # One reply per order cancelled: a userref may name any number of orders.
+            expect=None if kind is IdKind.USERREF else len(request.refs),
+        )
+
+    def _cancel_after_frame(self, req_id: int, timeout_s: int) -> str:
+        return wire.encode_cancel_after(self.token, req_id, timeout_s)
