@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import httpx
-from websockets.asyncio.client import connect as ws_connect
+import websockets.asyncio.client
 
 from app.core.accounts import AccountSpec, Credentials, KeyCheck
 from app.core.errors import AuthError
@@ -17,23 +17,15 @@ from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
 from app.venues import futures_wire as wire
-from app.venues.base import (
-    CancelReply,
-    Capabilities,
-    DeadmanStatus,
-    LinkSink,
-    StreamEvent,
-    StreamKind,
-    StreamSink,
-)
+from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
 from app.venues.futures_rest import FuturesRest
-from app.venues.futures_ws import ConnectFn, FuturesOrderFeed
+from app.venues.futures_ws import MAX_FRAME, PING_INTERVAL_S, PING_TIMEOUT_S, FuturesFeedProtocol
+from app.venues.link import Connection, Link, LinkSettings
 from app.venues.nonces import NonceSource
 
 log = logging.getLogger("app.venues.futures")
 
 PROBE_CLI_ORD_ID = "kcc-permission-probe"  # cancelling it is harmless: no such order exists
-_REMOVALS_KEPT = 10_000
 OPTION_PROCESS_BEFORE = "process_before_ms"
 
 
@@ -50,6 +42,32 @@ FUTURES_CAPABILITIES = Capabilities(
     deadman=True,
     streaming=True,
 )
+
+
+# Kraken drops a feed silent for 60 s: the transport pings every 30 s (the SDK's rule), so the
+# link sends no pings of its own. The sign-in (challenge, subscribe, snapshot) gets 15 s.
+FUTURES_WS_LINK = LinkSettings(
+    open_timeout_s=15.0,
+    ping_interval_s=0.0,
+    backoff_base_s=0.5,
+    backoff_cap_s=30.0,
+    stable_after_s=10.0,
+)
+
+Connect = Callable[[str], Awaitable[Connection]]
+
+
+async def _websockets_connect(url: str) -> Connection:
+    conn: Connection = await websockets.asyncio.client.connect(
+        url,
+        ping_interval=PING_INTERVAL_S,
+        ping_timeout=PING_TIMEOUT_S,
+        open_timeout=FUTURES_WS_LINK.open_timeout_s,
+        close_timeout=2.0,
+        max_size=MAX_FRAME,
+        user_agent_header="kraken-cancel-console",
+    )
+    return conn
 
 
 class FuturesVenue:
@@ -76,21 +94,46 @@ class FuturesVenue:
         nonces: NonceSource,
         *,
         client: httpx.AsyncClient | None = None,
-        connect: ConnectFn = ws_connect,
+        connect: Connect | None = None,
+        settings: LinkSettings = FUTURES_WS_LINK,
         process_before_ms: int | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        """Configure; nothing connects until the stream runs or a request is made.
+
+        Args:
+            account_id: the desk's account id.
+            rest_url: the REST base URL.
+            ws_url: the WebSocket URL of the order feed.
+            credentials: the key pair.
+            nonces: the nonce source (shared per key).
+            client: an httpx client (tests); default one owned by the venue.
+            connect: opens the feed's socket (tests); default websockets with protocol pings.
+            settings: the feed link's timeouts and back-off.
+            process_before_ms: reject a cancel that reaches Kraken later than this (option).
+            clock: wall clock for ``processBefore``.
+            sleep: the link's sleep (tests pass a fake).
+            rng: the back-off jitter source.
+        """
         self.account_id = account_id
+        self.ws_url = ws_url
         self.rest = FuturesRest(rest_url, credentials, nonces, client)
-        self.feed = FuturesOrderFeed(account_id, ws_url, credentials, connect=connect, rng=rng)
         self.process_before_ms = process_before_ms if process_before_ms and process_before_ms > 0 else None
         self._clock = clock
-        # What the feed proved about orders that left the book, for confirm().
-        self._removed: OrderedDict[str, Outcome] = OrderedDict()
+        self._creds = credentials
+        self._connect: Connect = connect or _websockets_connect
+        self.link: Link[FuturesFeedProtocol] = Link(
+            f"futures {account_id}", self._open, settings, sleep=sleep, rng=rng
+        )
 
     def __repr__(self) -> str:
-        return f"FuturesVenue({self.account_id!r}, {self.rest.origin!r}, {self.feed.url!r})"
+        return f"FuturesVenue({self.account_id!r}, {self.rest.origin!r}, {self.ws_url!r})"
+
+    async def _open(self) -> tuple[Connection, FuturesFeedProtocol]:
+        conn = await self._connect(self.ws_url)
+        return conn, FuturesFeedProtocol(self.account_id, self._creds)
 
     # ----------------------------------------------------------------------- listing
 
@@ -166,12 +209,12 @@ class FuturesVenue:
         REST has no per-order history we could cite as proof of a cancel).
         """
         out: dict[str, Outcome] = {}
-        pending = [o for o in orders if o.order_id not in self._removed]
+        pending = [o for o in orders if self.link.outcomes.get(o.order_id) is None]
         still_open: set[str] = set()
         if pending:
             still_open = {o.order_id for o in await self.list_open_orders()}
         for order in orders:
-            proven = self._removed.get(order.order_id)
+            proven = self.link.outcomes.get(order.order_id)
             if proven is not None:
                 out[order.order_id] = proven
             elif order.order_id in still_open:
@@ -187,25 +230,9 @@ class FuturesVenue:
 
     # ----------------------------------------------------------------------- stream
 
-    def _remember(self, event: StreamEvent) -> None:
-        if event.kind is StreamKind.REMOVED and event.order_id and event.outcome is not None:
-            self._removed[event.order_id] = event.outcome
-            self._removed.move_to_end(event.order_id)
-            while len(self._removed) > _REMOVALS_KEPT:
-                self._removed.popitem(last=False)
-
     async def run_stream(self, sink: StreamSink, link: LinkSink) -> None:
-        """The open_orders feed into ``sink`` until cancelled (see ``FuturesOrderFeed``).
-
-        Raises:
-            AuthError: Kraken refused the signed challenge.
-        """
-
-        def deliver(event: StreamEvent) -> None:
-            self._remember(event)
-            sink(event)
-
-        await self.feed.run(deliver, link)
+        """The open_orders feed into ``sink`` until cancelled (see ``Link``, ``FuturesFeedProtocol``)."""
+        await self.link.run(sink, link)
 
     # ----------------------------------------------------------------------- key
 
@@ -227,7 +254,8 @@ class FuturesVenue:
         return KeyCheck(True, can_cancel, None, tuple(notes))
 
     async def aclose(self) -> None:
-        """Close the HTTP client if we made it (the feed closes with its task)."""
+        """Close the feed and the HTTP client if we made it."""
+        await self.link.aclose()
         await self.rest.aclose()
 
 

@@ -562,13 +562,20 @@ class WsError:
 
 
 @dataclass(frozen=True, slots=True)
+class WsAlert:
+    """``{"event": "alert", "message": ...}``, e.g. "Failed to subscribe to authenticated feed"."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class WsOther:
     """Anything that says nothing about our orders (info, heartbeat, other feeds)."""
 
     text: str
 
 
-WsMessage = WsChallenge | WsSubscribed | WsError | WsOther | StreamEvent
+WsMessage = WsChallenge | WsSubscribed | WsError | WsAlert | WsOther | StreamEvent
 
 
 def parse_ws_order(account_id: str, raw: Mapping[str, Any]) -> Order:
@@ -651,6 +658,8 @@ def parse_ws(account_id: str, text: str | bytes, feed: str = "open_orders") -> W
         return WsSubscribed(str(data.get("feed", "")), event == "subscribed")
     if event == "error":
         return WsError(str(data.get("message", "")))
+    if event == "alert":
+        return WsAlert(str(data.get("message", "")))
     got = data.get("feed")
     if got == f"{feed}_snapshot":
         raw_orders = data.get("orders")

@@ -129,7 +129,7 @@ class OutcomeCache:
                     await self._changed.wait()
 
 
-class _Session(Generic[P]):
+class Session(Generic[P]):
     """One connection: its protocol, reader and keep-alive tasks, and when it last heard or spoke."""
 
     def __init__(self, name: str, conn: Connection, proto: P, clock: Callable[[], float]) -> None:
@@ -188,7 +188,7 @@ class Link(Generic[P]):
         settings: LinkSettings | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         """Configure; nothing connects until ``run`` or a request needs it.
@@ -198,7 +198,7 @@ class Link(Generic[P]):
             opener: opens a connection and makes its protocol object.
             settings: timeouts, pings and back-off.
             clock: monotonic seconds (keep-alive and back-off bookkeeping).
-            sleep: waits between reconnects and keep-alive checks.
+            sleep: waits between reconnects and keep-alive checks (default ``asyncio.sleep``).
             rng: the jitter source.
         """
         self.name = name
@@ -208,9 +208,9 @@ class Link(Generic[P]):
         self.detail = ""
         self._opener = opener
         self._clock = clock
-        self._sleep = sleep
+        self._sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
-        self._session: _Session[P] | None = None
+        self._session: Session[P] | None = None
         self._open_lock = asyncio.Lock()
         self._sink: StreamSink | None = None
         self._state_sink: LinkSink | None = None
@@ -257,7 +257,7 @@ class Link(Generic[P]):
 
     # ----------------------------------------------------------------------------- sessions
 
-    async def session(self) -> _Session[P]:
+    async def session(self) -> Session[P]:
         """The live connection, opened now if there is none.
 
         Raises:
@@ -277,7 +277,7 @@ class Link(Generic[P]):
             self._wake.set()  # a run loop waiting to reconnect adopts it at once
             return session
 
-    async def _open(self) -> _Session[P]:
+    async def _open(self) -> Session[P]:
         try:
             conn, proto = await self._opener()
         except VenueError:
@@ -287,13 +287,13 @@ class Link(Generic[P]):
                 f"{self.name}: could not connect ({type(e).__name__}); nothing was sent"
             ) from e
         self.connects += 1
-        session: _Session[P] = _Session(self.name, conn, proto, self._clock)
+        session: Session[P] = Session(self.name, conn, proto, self._clock)
         # Current from the first frame on, so the snapshot and what follows reach the stream.
         self._session = session
         proto.connection_made()
         session.reader = asyncio.create_task(self._read(session), name=f"{self.name}-reader")
         try:
-            await self._flush(session)
+            await self.flush(session)
             async with asyncio.timeout(self.settings.open_timeout_s):
                 while session.is_open and not proto.live:
                     session.heard.clear()
@@ -313,11 +313,12 @@ class Link(Generic[P]):
             # Only the sign-in and subscriptions were sent: no request can have taken effect.
             raise VenueUnavailable(f"{self.name}: {session.close_reason}; nothing was sent")
         session.live_at = self._clock()
-        session.keepalive = asyncio.create_task(self._keepalive(session), name=f"{self.name}-keepalive")
+        if self.settings.ping_interval_s or self.settings.silence_timeout_s:
+            session.keepalive = asyncio.create_task(self._keepalive(session), name=f"{self.name}-keepalive")
         log.info("%s: live", self.name)
         return session
 
-    async def _read(self, session: _Session[P]) -> None:
+    async def _read(self, session: Session[P]) -> None:
         reason = "connection closed"
         proto = session.proto
         try:
@@ -326,7 +327,7 @@ class Link(Generic[P]):
                 session.last_rx = self._clock()
                 proto.receive(frame)
                 self._deliver(session)
-                await self._flush(session)
+                await self.flush(session)
                 session.heard.set()
                 if proto.failure is not None:
                     session.auth_refused = proto.failure.auth
@@ -355,7 +356,7 @@ class Link(Generic[P]):
                 await session.conn.close()
             log.info("%s: connection ended: %s", self.name, session.close_reason)
 
-    def _deliver(self, session: _Session[P]) -> None:
+    def _deliver(self, session: Session[P]) -> None:
         for event in session.proto.events_received():
             if event.kind is StreamKind.REMOVED and event.order_id and event.outcome is not None:
                 self.outcomes.record(event.order_id, event.outcome)
@@ -369,7 +370,7 @@ class Link(Generic[P]):
             except Exception:
                 log.exception("%s: the stream sink failed", self.name)
 
-    async def _flush(self, session: _Session[P]) -> None:
+    async def flush(self, session: Session[P]) -> None:
         """Send what the protocol queued; tickets whose frame did not leave learn nothing was sent."""
         outgoing = session.proto.data_to_send()
         for i, (frame, _ticket) in enumerate(outgoing):
@@ -385,7 +386,7 @@ class Link(Generic[P]):
                 raise _SendFailed from e
             session.last_tx = self._clock()
 
-    async def _keepalive(self, session: _Session[P]) -> None:
+    async def _keepalive(self, session: Session[P]) -> None:
         s = self.settings
         limits = [x for x in (s.ping_interval_s, s.pong_timeout_s, s.silence_timeout_s) if x]
         tick = max(0.02, min(1.0, min(limits, default=1.0) / 4))
@@ -396,17 +397,21 @@ class Link(Generic[P]):
                 await self._close(session, f"no message from Kraken in {s.silence_timeout_s:g} s")
                 return
             sent = session.ping_sent_at
-            if sent is not None and session.last_rx < sent and now - sent > s.pong_timeout_s:
+            if sent is not None and session.last_rx >= sent:
+                sent = session.ping_sent_at = None  # answered: anything heard after it will do
+            if sent is not None and now - sent > s.pong_timeout_s:
                 await self._close(session, f"no answer to a ping in {s.pong_timeout_s:g} s")
                 return
-            if s.ping_interval_s and now - session.last_tx >= s.ping_interval_s and session.proto.ping():
+            # One ping outstanding at a time, so a late answer cannot hide behind a newer ping.
+            due = s.ping_interval_s and now - session.last_tx >= s.ping_interval_s
+            if due and sent is None and session.proto.ping():
                 session.ping_sent_at = now
                 try:
-                    await self._flush(session)
+                    await self.flush(session)
                 except _SendFailed:
                     return
 
-    async def _close(self, session: _Session[P], reason: str) -> None:
+    async def _close(self, session: Session[P], reason: str) -> None:
         """End ``session`` (idempotent) and wait for its reader to settle its tickets."""
         if not session.close_reason:
             session.close_reason = reason
@@ -450,7 +455,7 @@ class Link(Generic[P]):
         ticket = make(session.proto)
         if not ticket.done:
             try:
-                await self._flush(session)
+                await self.flush(session)
             except _SendFailed:
                 await self._close(session, "connection lost while sending")
         if ticket.done:
@@ -458,7 +463,7 @@ class Link(Generic[P]):
         await self._wait(session, ticket, timeout_s or self.settings.request_timeout_s)
         return ticket.result()
 
-    async def _wait(self, session: _Session[P], ticket: Ticket[Any], first_s: float) -> None:
+    async def _wait(self, session: Session[P], ticket: Ticket[Any], first_s: float) -> None:
         settle_s = self.settings.settle_s
         loop = asyncio.get_running_loop()
         changed = asyncio.Event()
@@ -532,6 +537,7 @@ class Link(Generic[P]):
                     if await self._pause_or_wake(delay):
                         attempt = 0
                     continue
+                self._wake.clear()  # set by this very connect: only later wake-ups count
                 if session.announced_to is not sink:
                     # Opened by a request before this loop ran: announce its book now.
                     session.announced_to = sink

@@ -121,9 +121,8 @@ class SpotWsVenue:
         self._confirm_wait = confirm_wait_s
         self._resync_on_gap = resync_on_gap
         self._ids = itertools.count(1)
-        extra = {} if sleep is None else {"sleep": sleep}
         self.link: Link[SpotWsProtocol] = Link(
-            f"{self.protocol_name} {account_id}", self._open, settings, clock=clock, rng=rng, **extra
+            f"{self.protocol_name} {account_id}", self._open, settings, clock=clock, sleep=sleep, rng=rng
         )
 
     def __repr__(self) -> str:
