@@ -6,18 +6,21 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 from typing import Protocol
 
+from app.sim.book import OrderBook
+from app.sim.clock import SimClock
+from app.sim.demo import DemoData
 from app.sim.instruments import fmt_decimal, instrument_or_default
-from app.sim.orders import REASON_EXPIRED, OrderEvent, SimOrder
+from app.sim.orders import REASON_EXPIRED, OrderEvent
 
 log = logging.getLogger("app.sim.activity")
 
 
 class Market(Protocol):
-    """What market activity needs of the exchange (``state.Exchange`` provides it)."""
+    """What market activity needs of the exchange: its rooms (``state.Exchange`` has them)."""
 
     @property
     def accounts(self) -> Collection[str]:
@@ -25,41 +28,18 @@ class Market(Protocol):
         ...
 
     @property
-    def clock(self) -> Callable[[], float]:
-        """Wall time."""
+    def clocks(self) -> SimClock:
+        """The exchange's clocks."""
         ...
 
     @property
-    def monotonic(self) -> Callable[[], float]:
-        """Monotonic time."""
+    def book(self) -> OrderBook:
+        """The order book, where fills and expiries happen."""
         ...
 
-    def open_count(self, account: str, symbol: str | None = None) -> int:
-        """Count open orders."""
-        ...
-
-    def generate_orders(
-        self,
-        account: str,
-        n: int,
-        rng: random.Random,
-        *,
-        symbols: Sequence[str] | None = None,
-        age_s: tuple[float, float] | None = None,
-    ) -> list[SimOrder]:
-        """Add plausible open orders."""
-        ...
-
-    def random_open_order(self, account: str, rng: random.Random) -> SimOrder | None:
-        """Pick an open order."""
-        ...
-
-    def expire(self, account: str, order_id: str) -> SimOrder | None:
-        """Expire an open order."""
-        ...
-
-    def fill(self, account: str, order_id: str, qty: str | Decimal | None = None) -> SimOrder | None:
-        """Fill an open order."""
+    @property
+    def demo(self) -> DemoData:
+        """Makes the new orders."""
         ...
 
 
@@ -112,7 +92,7 @@ class MarketActivity:
 
     def _initial_targets(self) -> dict[str, int]:
         names = self.accounts if self.accounts is not None else list(self.exchange.accounts)
-        return {name: max(self.exchange.open_count(name), 5) for name in names}
+        return {name: max(self.exchange.book.open_count(name), 5) for name in names}
 
     async def stop(self) -> None:
         """Stop the task and wait for it to end."""
@@ -126,10 +106,10 @@ class MarketActivity:
     async def _run(self) -> None:
         tick = min(0.05, 1.0 / self.rate_per_s)
         due = 0.0
-        last = self.exchange.monotonic()
+        last = self.exchange.clocks.monotonic()
         while True:
             await asyncio.sleep(tick)
-            now = self.exchange.monotonic()
+            now = self.exchange.clocks.monotonic()
             due += (now - last) * self.rate_per_s
             last = now
             while due >= 1.0:
@@ -154,22 +134,22 @@ class MarketActivity:
         if account not in exchange.accounts:
             return None
         target = self._targets[account]
-        count = exchange.open_count(account)
+        count = exchange.book.open_count(account)
         roll = self.rng.random()
         want_add = count < target * 0.8 or (count < target * 1.2 and roll < 0.4)
         if count == 0 or want_add:
-            made = exchange.generate_orders(account, 1, self.rng, age_s=(0.0, 0.0))
+            made = exchange.demo.generate_orders(account, 1, self.rng, age_s=(0.0, 0.0))
             if not made:
                 return None
-            return OrderEvent("new", made[0].snapshot(), "market_activity", None, exchange.clock())
-        order = exchange.random_open_order(account, self.rng)
+            return OrderEvent("new", made[0].snapshot(), "market_activity", None, exchange.clocks.wall())
+        order = exchange.book.random_open_order(account, self.rng)
         if order is None:
             return None
         if roll < 0.03:
-            expired = exchange.expire(account, order.order_id)
+            expired = exchange.book.expire(account, order.order_id)
             if expired is None:
                 return None
-            return OrderEvent("expired", expired.snapshot(), REASON_EXPIRED, None, exchange.clock())
+            return OrderEvent("expired", expired.snapshot(), REASON_EXPIRED, None, exchange.clocks.wall())
         remaining = order.remaining
         share = Decimal(1) if self.rng.random() < 0.3 else Decimal(str(self.rng.uniform(0.05, 0.6)))
         part = remaining * share
@@ -177,7 +157,7 @@ class MarketActivity:
         part = part.quantize(Decimal(1).scaleb(-decimals))
         if part <= 0:
             part = remaining
-        filled = exchange.fill(account, order.order_id, part)
+        filled = exchange.book.fill(account, order.order_id, part)
         if filled is None:
             return None
         return OrderEvent("fill", filled.snapshot(), None, fmt_decimal(part, decimals), filled.updated_at)

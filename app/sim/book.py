@@ -8,6 +8,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
+from typing import Literal
 
 from app.sim import ids
 from app.sim.clock import SimClock
@@ -334,12 +335,7 @@ class OrderBook:
         Returns:
             The cancelled order, or None if unknown or no longer open.
         """
-        order = self.get_order(account, order_id)
-        if order is None or not order.is_open:
-            return None
-        self._close(order, "canceled", reason)
-        self._emit("canceled", order, reason, None)
-        return order
+        return self._end(account, order_id, "canceled", reason)
 
     def cancel_many(
         self, account: str, order_ids: Iterable[str], reason: str = REASON_USER
@@ -452,11 +448,16 @@ class OrderBook:
         Returns:
             The expired order, or None if unknown / not open.
         """
+        return self._end(account, order_id, "expired", REASON_EXPIRED)
+
+    def _end(
+        self, account: str, order_id: str, status: Literal["canceled", "expired"], reason: str
+    ) -> SimOrder | None:
         order = self.get_order(account, order_id)
         if order is None or not order.is_open:
             return None
-        self._close(order, "expired", REASON_EXPIRED)
-        self._emit("expired", order, REASON_EXPIRED, None)
+        self._close(order, status, reason)
+        self._emit(status, order, reason, None)
         return order
 
     def amend(

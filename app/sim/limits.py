@@ -141,11 +141,12 @@ class RateLimits:
         if not self.enabled:
             return True
         tier = self.spot_tier(account)
-        counter = self._call_counters.get(account)
-        if counter is None:
-            counter = self._call_counters[account] = DecayingCounter(tier.call_decay_per_s)
+        counter = _counter(self._call_counters, account, tier.call_decay_per_s)
+        return self._charge(counter, cost, tier.call_max)
+
+    def _charge(self, counter: DecayingCounter, cost: float, limit: float) -> bool:
         now = self.clock.monotonic()
-        if counter.value(now) + cost > tier.call_max:
+        if counter.value(now) + cost > limit:
             return False
         counter.add(cost, now)
         return True
@@ -154,8 +155,7 @@ class RateLimits:
         key = (account, symbol)
         counter = self._trade_counters.get(key)
         if counter is None:
-            decay = self.spot_tier(account).trading_decay_per_s
-            counter = self._trade_counters[key] = DecayingCounter(decay)
+            counter = self._trade_counters[key] = DecayingCounter(self.spot_tier(account).trading_decay_per_s)
         return counter
 
     def spot_rate_count(self, account: str, symbol: str) -> float:
@@ -183,11 +183,7 @@ class RateLimits:
         if not self.enabled:
             return True
         counter = self._trade_counter(account, symbol)
-        now = self.clock.monotonic()
-        if counter.value(now) + 1 > self.spot_tier(account).trading_threshold:
-            return False
-        counter.add(1, now)
-        return True
+        return self._charge(counter, 1, self.spot_tier(account).trading_threshold)
 
     def charge_spot_cancels(self, account: str, orders: Sequence[SimOrder], *, batch: bool = False) -> bool:
         """Charge the per-pair trading counters for cancelling ``orders`` (API-FACTS 7.2).
@@ -236,11 +232,13 @@ class RateLimits:
         """
         if not self.enabled:
             return True
-        counter = self._futures_budgets.get(account)
-        if counter is None:
-            counter = self._futures_budgets[account] = DecayingCounter(FUTURES_REFILL_PER_S)
-        now = self.clock.monotonic()
-        if counter.value(now) + cost > FUTURES_BUDGET:
-            return False
-        counter.add(cost, now)
-        return True
+        counter = _counter(self._futures_budgets, account, FUTURES_REFILL_PER_S)
+        return self._charge(counter, cost, FUTURES_BUDGET)
+
+
+def _counter(counters: dict[str, DecayingCounter], account: str, decay_per_s: float) -> DecayingCounter:
+    """An account's counter in ``counters``, started at zero on first use."""
+    counter = counters.get(account)
+    if counter is None:
+        counter = counters[account] = DecayingCounter(decay_per_s)
+    return counter
