@@ -12,14 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from app.sim import ids
 from app.sim.faults import FaultKind, Faults
-from app.sim.hostkit import is_loopback, read_json_object
-from app.sim.spot_rest import rfc3339
+from app.sim.hostkit import HostContext, is_loopback, read_json_object
 from app.sim.state import (
     DEADMAN_MAX_TIMEOUT_S,
     STOP_ORDER_TYPES,
@@ -30,9 +29,7 @@ from app.sim.state import (
     fmt_decimal,
     spot_instrument,
 )
-
-if TYPE_CHECKING:
-    from app.sim.server import HostContext
+from app.sim.wire import rfc3339
 
 log = logging.getLogger("app.sim.spot_ws")
 _TRADE_RNG = random.Random("spot_ws:trades")  # trade ids only; never affects order state
