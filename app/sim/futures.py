@@ -28,7 +28,7 @@ from app.sim.hostkit import (
     HostSpec,
     Refused,
     VenueAnswers,
-    abort,
+    abort_connection,
     add_controls,
     front_door,
     read_json_object,
@@ -293,7 +293,7 @@ class _WsSession:
 
     def drop(self) -> None:
         """Cut the TCP connection without a close frame (a mid-stream disconnect)."""
-        abort(self.request)
+        abort_connection(self.request)
 
 
 Handler = Callable[["FuturesHost", Account, Params], dict[str, Any]]

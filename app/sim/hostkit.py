@@ -202,14 +202,14 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
 # --------------------------------------------------------------------------- HTTP faults
 
 
-def drop(request: web.Request) -> None:
+def close_connection(request: web.Request) -> None:
     """Close the connection under a request without answering."""
     transport = request.transport
     if transport is not None:
         transport.close()
 
 
-def abort(request: web.Request) -> None:
+def abort_connection(request: web.Request) -> None:
     """Cut the connection under a request at once, discarding what is unsent (a network failure)."""
     transport = request.transport
     if transport is not None:
@@ -241,11 +241,11 @@ async def apply_http_faults(
         return None
     log.info("fault %s on %s", fault.value, request.path)
     if fault is FaultKind.DROP:
-        drop(request)
+        close_connection(request)
         return web.Response(status=500)
     if fault is FaultKind.HANG:
         await closing.wait()
-        drop(request)
+        close_connection(request)
         return web.Response(status=500)
     if fault is FaultKind.HTML_ERROR:
         return web.Response(status=502, text=CLOUDFLARE_502_HTML, content_type="text/html")

@@ -22,7 +22,7 @@ from app.sim.hostkit import (
     Connections,
     HostContext,
     Outbox,
-    abort,
+    abort_connection,
     after_latency,
     refuse_remote,
     take_drop,
@@ -213,7 +213,7 @@ class _Conn:
 
     def drop(self) -> None:
         """Close the TCP connection at once, without a close frame (a network failure)."""
-        abort(self.request)
+        abort_connection(self.request)
 
 
 class PrimeHost:

@@ -23,6 +23,7 @@ from app.sim.hostkit import (
     Outbox,
     Refused,
     after_latency,
+    close_connection,
     read_json_object,
     take_drop,
 )
@@ -77,9 +78,7 @@ class WsConn:
     def drop(self) -> None:
         """Close the TCP connection at once, without a closing handshake."""
         self.dropped = True
-        transport = self.request.transport
-        if transport is not None:
-            transport.close()
+        close_connection(self.request)
 
     def stop_stream(self) -> None:
         """End the subscription (no more stream messages)."""
