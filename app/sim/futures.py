@@ -10,30 +10,43 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
+from app.sim.accounts import Account
 from app.sim.auth import verify_futures_rest, verify_futures_ws_challenge
+from app.sim.deadman import DEADMAN_MAX_TIMEOUT_S
 from app.sim.faults import FaultKind, Faults
-from app.sim.hostkit import apply_http_faults, is_loopback, read_json_object
-from app.sim.state import (
-    INSTRUMENTS,
-    REASON_DEADMAN,
-    REASON_USER,
-    Account,
-    Exchange,
-    OrderEvent,
-    OrderRejected,
-    SimOrder,
+from app.sim.hostkit import (
+    Connections,
+    HostContext,
+    HostSpec,
+    Refused,
+    VenueAnswers,
+    abort_connection,
+    add_controls,
+    front_door,
+    read_json_object,
+    take_drop,
 )
+from app.sim.instruments import INSTRUMENTS
+from app.sim.orders import REASON_DEADMAN, REASON_USER, OrderEvent, OrderRejected, SimOrder
+from app.sim.wire import iso_ms
 
-if TYPE_CHECKING:
-    from app.sim.server import HostContext, HostSpec
+# iso_ms is imported from here by tests; it lives in wire with the other hosts' time formats.
+__all__ = [
+    "FuturesControls",
+    "FuturesHost",
+    "FuturesNonces",
+    "build_futures_app",
+    "futures_host_spec",
+    "iso_ms",
+]
 
 log = logging.getLogger("app.sim.futures")
 
@@ -73,28 +86,7 @@ FUTURES_REASONS = frozenset(
 Params = dict[str, str]
 
 
-class FuturesError(Exception):
-    """A failure answered as ``{"result": "error", "error": code}``."""
-
-    def __init__(self, code: str) -> None:
-        """Keep Kraken's error code (seed 003 Error enum)."""
-        super().__init__(code)
-        self.code = code
-
-
 # --------------------------------------------------------------------------- wire helpers
-
-
-def iso_ms(ts: float) -> str:
-    """Kraken Futures' time format, e.g. ``2020-07-22T13:26:20.806Z``.
-
-    Args:
-        ts: unix seconds.
-
-    Returns:
-        UTC with milliseconds.
-    """
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _num(text: str | None) -> float:
@@ -105,22 +97,20 @@ def _is_stop(order: SimOrder) -> bool:
     return order.stop_price is not None
 
 
-def rest_order_type(order: SimOrder) -> str:
-    """The REST ``orderType`` of a simulator order: ``lmt``, ``stp`` or ``take_profit``."""
+def _order_type(order: SimOrder, limit: str, stop: str) -> str:
     if order.order_type.startswith("take-profit"):
         return "take_profit"
-    if order.order_type.startswith("stop-loss"):
-        return "stp"
-    return "lmt"
+    return stop if order.order_type.startswith("stop-loss") else limit
+
+
+def rest_order_type(order: SimOrder) -> str:
+    """The REST ``orderType`` of a simulator order: ``lmt``, ``stp`` or ``take_profit``."""
+    return _order_type(order, "lmt", "stp")
 
 
 def ws_order_type(order: SimOrder) -> str:
     """The WS ``type`` of a simulator order: ``limit``, ``stop`` or ``take_profit``."""
-    if order.order_type.startswith("take-profit"):
-        return "take_profit"
-    if order.order_type.startswith("stop-loss"):
-        return "stop"
-    return "limit"
+    return _order_type(order, "limit", "stop")
 
 
 def open_order_json(order: SimOrder) -> dict[str, Any]:
@@ -195,27 +185,11 @@ def ws_order_json(order: SimOrder) -> dict[str, Any]:
 def delta_for(event: OrderEvent) -> dict[str, Any]:
     """The open_orders delta for an exchange event."""
     order = event.order
-    if event.kind == "new":
-        return {
-            "feed": "open_orders",
-            "order": ws_order_json(order),
-            "is_cancel": False,
-            "reason": "new_placed_order_by_user",
-        }
-    if event.kind == "update":
-        return {
-            "feed": "open_orders",
-            "order": ws_order_json(order),
-            "is_cancel": False,
-            "reason": "edited_by_user",
-        }
+    reason = _KEPT_REASONS.get(event.kind)
     if event.kind == "fill" and order.is_open:
-        return {
-            "feed": "open_orders",
-            "order": ws_order_json(order),
-            "is_cancel": False,
-            "reason": "partial_fill",
-        }
+        reason = "partial_fill"
+    if reason is not None:
+        return {"feed": "open_orders", "order": ws_order_json(order), "is_cancel": False, "reason": reason}
     if event.kind == "fill":
         reason = "full_fill"
     elif event.kind == "expired":
@@ -230,16 +204,20 @@ def delta_for(event: OrderEvent) -> dict[str, Any]:
     return {"feed": "open_orders", "order_id": order.order_id, "is_cancel": True, "reason": reason}
 
 
+# The delta reasons of events that leave the order on the book (a partial fill is the third).
+_KEPT_REASONS = {"new": "new_placed_order_by_user", "update": "edited_by_user"}
+
+
 def parse_process_before(text: str) -> float:
     """``processBefore`` (``2023-11-08T19:56:35.441899Z``) -> unix seconds.
 
     Raises:
-        FuturesError: ``invalidArgument`` for anything else.
+        Refused: ``invalidArgument`` for anything else.
     """
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise FuturesError("invalidArgument") from None
+        raise Refused("invalidArgument") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.timestamp()
@@ -313,6 +291,10 @@ class _WsSession:
     feeds: dict[str, Callable[[], None]] = field(default_factory=dict)
     heartbeat: asyncio.Task[None] | None = None
 
+    def drop(self) -> None:
+        """Cut the TCP connection without a close frame (a mid-stream disconnect)."""
+        abort_connection(self.request)
+
 
 Handler = Callable[["FuturesHost", Account, Params], dict[str, Any]]
 
@@ -341,18 +323,19 @@ class FuturesHost:
             controls: Test levers (a fresh set when None).
         """
         self.ctx = ctx
-        self.exchange: Exchange = ctx.exchange
+        self.exchange = ctx.exchange
+        self.book = ctx.exchange.book
         self.controls = controls or FuturesControls()
         self.nonces = FuturesNonces()
-        self.sessions: set[_WsSession] = set()
+        self.sessions: Connections[_WsSession] = Connections()
         # cliOrdId -> order id of every futures order seen, so a cancel by client id can say
         # "filled" after the order left the book (the exchange indexes open orders only).
         self._by_client: dict[tuple[str, str], str] = {}
         for account in self.exchange.accounts.values():
             if account.kind == "futures":
-                for order in self.exchange.open_orders(account.name):
+                for order in self.book.open_orders(account.name):
                     self._note_client_id(order)
-        self._unsubscribe = self.exchange.subscribe(None, self._on_event)
+        self._unsubscribe = self.book.subscribe(None, self._on_event)
 
     @property
     def faults(self) -> Faults:
@@ -370,41 +353,31 @@ class FuturesHost:
     # ----------------------------------------------------------------------- replies
 
     def _ok(self, payload: dict[str, Any]) -> web.Response:
-        body = {"result": "success", "serverTime": iso_ms(self.exchange.clock()), **payload}
-        return web.Response(text=json.dumps(body), content_type="application/json")
+        return web.json_response(
+            {"result": "success", "serverTime": iso_ms(self.exchange.clock()), **payload}
+        )
 
-    def _error(self, code: str, status: int = 200) -> web.Response:
+    def _error(self, code: str) -> web.Response:
         body: dict[str, Any] = {"result": "error", "serverTime": iso_ms(self.exchange.clock())}
         if self.controls.use_errors_list:
             body["errors"] = [{"code": code, "message": code}]
         else:
             body["error"] = code
-        return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+        return web.json_response(body)
 
-    # ----------------------------------------------------------------------- middleware
+    def fault_answers(self) -> VenueAnswers:
+        """How Futures words the business faults: its error envelope, or a bare 429 when throttled.
 
-    @web.middleware
-    async def front_door(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        """Record arrivals and apply latency and faults to the REST paths."""
-        if not request.path.startswith("/derivatives/"):
-            return await handler(request)
-        account = self.exchange.account_by_key(request.headers.get("APIKey"))
-        self.exchange.record_arrival(HOST_NAME, request.path, account.name if account else None)
-        response = await apply_http_faults(
-            request,
-            self.faults,
-            self.ctx.closing,
-            {
-                FaultKind.SERVICE_UNAVAILABLE: lambda: self._error("Unavailable"),
-                FaultKind.RATE_LIMIT: lambda: self._error("apiLimitExceeded"),
-                FaultKind.THROTTLED: lambda: web.Response(
-                    status=429, text="Too Many Requests", headers={"Retry-After": "5"}
-                ),
-            },
-        )
-        return response if response is not None else await handler(request)
+        Returns:
+            The replies by fault.
+        """
+        return {
+            FaultKind.SERVICE_UNAVAILABLE: lambda: self._error("Unavailable"),
+            FaultKind.RATE_LIMIT: lambda: self._error("apiLimitExceeded"),
+            FaultKind.THROTTLED: lambda: web.Response(
+                status=429, text="Too Many Requests", headers={"Retry-After": "5"}
+            ),
+        }
 
     # ----------------------------------------------------------------------- REST
 
@@ -413,8 +386,8 @@ class FuturesHost:
         body = await request.read()
         try:
             return self._rest(request, body)
-        except FuturesError as exc:
-            return self._error(exc.code)
+        except Refused as exc:
+            return self._error(exc.message)
 
     def _rest(self, request: web.Request, body: bytes) -> web.Response:
         name = request.match_info["endpoint"]
@@ -427,33 +400,33 @@ class FuturesHost:
         try:
             body_text = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise FuturesError("invalidArgument") from None
+            raise Refused("invalidArgument") from None
         raw_query = request.rel_url.raw_query_string
         # postData: the URL-encoded parameters exactly as sent (API-FACTS 5.1 step 1): the query
         # string, the form body, or (python-kraken-sdk) the query followed by the body.
         post_data = raw_query + body_text
-        account = self.exchange.account_by_key(request.headers.get("APIKey"))
+        account = self.exchange.accounts.by_key(request.headers.get("APIKey"))
         if account is None or account.kind != "futures":
-            raise FuturesError("authenticationError")
+            raise Refused("authenticationError")
         nonce = request.headers.get("Nonce", "")
         if not verify_futures_rest(
             post_data, nonce, request.path, account.secret, request.headers.get("Authent", "")
         ):
-            raise FuturesError("authenticationError")
+            raise Refused("authenticationError")
         if nonce:
             problem = self.nonces.check(account.api_key, nonce)
             if problem is not None:
-                raise FuturesError(problem)
+                raise Refused(problem)
         if not account.can(*spec.permissions):
             # Kraken Futures has no distinct permission error; a read-only key is refused as
             # not authenticated for trading calls.
-            raise FuturesError("authenticationError")
+            raise Refused("authenticationError")
         if self.faults.system_status == "maintenance":
-            raise FuturesError("Unavailable")
+            raise Refused("Unavailable")
         params = _parse(raw_query)
         params.update(_parse(body_text))
-        if not self.exchange.charge_futures(account.name, spec.cost(params)):
-            raise FuturesError("apiLimitExceeded")
+        if not self.exchange.limits.charge_futures(account.name, spec.cost(params)):
+            raise Refused("apiLimitExceeded")
         return self._ok(spec.handler(self, account, params))
 
     def _expired(self, params: Params) -> bool:
@@ -462,19 +435,19 @@ class FuturesHost:
 
     def open_orders(self, account: Account, params: Params) -> dict[str, Any]:
         """openorders: every open order, newest first."""
-        orders = self.exchange.open_orders(account.name)
+        orders = self.book.open_orders(account.name)
         orders.sort(key=lambda o: o.opened_at, reverse=True)
         return {"openOrders": [open_order_json(o) for o in orders]}
 
     def _resolve(self, account: Account, order_id: str | None, cli: str | None) -> SimOrder | None:
         if order_id:
-            return self.exchange.get_order(account.name, order_id)
+            return self.book.get_order(account.name, order_id)
         if cli:
-            found = self.exchange.find_open(account.name, cl_ord_ids=[cli])
+            found = self.book.find_open(account.name, cl_ord_ids=[cli])
             if found:
                 return found[0]
             known = self._by_client.get((account.name, cli))
-            return self.exchange.get_order(account.name, known) if known else None
+            return self.book.get_order(account.name, known) if known else None
         return None
 
     def _cancel_one(self, account: Account, order_id: str | None, cli: str | None) -> dict[str, Any]:
@@ -484,10 +457,10 @@ class FuturesHost:
             # Test levers: let the market fill it while the cancel is in flight.
             if order.order_id in self.controls.fill_before_cancel:
                 self.controls.fill_before_cancel.discard(order.order_id)
-                self.exchange.fill(account.name, order.order_id)
+                self.book.fill(account.name, order.order_id)
             elif order.order_id in self.controls.partial_fill_before_cancel:
                 self.controls.partial_fill_before_cancel.discard(order.order_id)
-                self.exchange.fill(account.name, order.order_id, order.remaining / 2)
+                self.book.fill(account.name, order.order_id, order.remaining / 2)
         item: dict[str, Any] = {"receivedTime": iso_ms(self.exchange.clock())}
         if order is None or order.status in ("canceled", "expired"):
             item.update({"status": "notFound", "orderEvents": []})
@@ -502,7 +475,7 @@ class FuturesHost:
         if order.status == "closed":
             item.update({"status": "filled", "orderEvents": []})
             return item
-        cancelled = self.exchange.cancel(account.name, order.order_id, REASON_USER)
+        cancelled = self.book.cancel(account.name, order.order_id, REASON_USER)
         if cancelled is None:  # pragma: no cover - open orders cancel
             item.update({"status": "notFound", "orderEvents": []})
             return item
@@ -514,7 +487,7 @@ class FuturesHost:
         order_id = params.get("order_id") or None
         cli = params.get("cliOrdId") or None
         if order_id is None and cli is None:
-            raise FuturesError("requiredArgumentMissing")
+            raise Refused("requiredArgumentMissing")
         if self._expired(params):
             status: dict[str, Any] = {"status": "wouldProcessAfterSpecifiedTime", "orderEvents": []}
             status["receivedTime"] = iso_ms(self.exchange.clock())
@@ -540,7 +513,7 @@ class FuturesHost:
             order_id = _opt_text(ins.get("order_id"))
             cli = _opt_text(ins.get("cliOrdId"))
             if order_id is None and cli is None:
-                raise FuturesError("requiredArgumentMissing")
+                raise Refused("requiredArgumentMissing")
             if expired:
                 item: dict[str, Any] = {"status": "wouldProcessAfterSpecifiedTime", "orderEvents": []}
                 if order_id:
@@ -559,7 +532,7 @@ class FuturesHost:
     def cancel_all_orders(self, account: Account, params: Params) -> dict[str, Any]:
         """cancelallorders: everything, or one ``symbol`` only."""
         symbol = params.get("symbol") or None
-        done = self.exchange.cancel_all(account.name, symbol, REASON_USER)
+        done = self.book.cancel_all(account.name, symbol, REASON_USER)
         cancelled = []
         for order in done:
             entry = {"order_id": order.order_id}
@@ -580,11 +553,11 @@ class FuturesHost:
         """cancelallordersafter: ``timeout`` seconds, 0 disarms (API-FACTS 5.3, 6)."""
         text = params.get("timeout", "")
         if not text.isascii() or not text.isdigit():
-            raise FuturesError("invalidArgument")
+            raise Refused("invalidArgument")
         timeout = int(text)
-        if timeout >= 86400:
-            raise FuturesError("invalidArgument")
-        now, trigger = self.exchange.arm_deadman(account.name, float(timeout))
+        if timeout >= DEADMAN_MAX_TIMEOUT_S:
+            raise Refused("invalidArgument")
+        now, trigger = self.exchange.deadman.arm(account.name, float(timeout))
         return {"status": {"currentTime": iso_ms(now), "triggerTime": iso_ms(trigger) if trigger else "0"}}
 
     def send_order(self, account: Account, params: Params) -> dict[str, Any]:
@@ -602,7 +575,7 @@ class FuturesHost:
         side = params.get("side", "")
         size = params.get("size", "")
         if not (kind and symbol and side and size):
-            raise FuturesError("requiredArgumentMissing")
+            raise Refused("requiredArgumentMissing")
         limit = params.get("limitPrice") or None
         stop = params.get("stopPrice") or None
         type_map = {"lmt": "limit", "post": "limit", "stp": "stop-loss", "take_profit": "take-profit"}
@@ -618,12 +591,12 @@ class FuturesHost:
         if (
             cli is not None
             and (account.name, cli) in self._by_client
-            and self.exchange.find_open(account.name, cl_ord_ids=[cli])
+            and self.book.find_open(account.name, cl_ord_ids=[cli])
         ):
             status["status"] = "clientOrderIdAlreadyExist"
             return {"sendStatus": status}
         try:
-            order = self.exchange.add_order(
+            order = self.book.add_order(
                 account.name,
                 symbol,
                 side,
@@ -653,7 +626,7 @@ class FuturesHost:
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         """``/ws/v1``: challenge flow, open_orders snapshot and deltas, heartbeat feed."""
-        self.exchange.record_arrival(HOST_NAME, WS_PATH, None)
+        self.exchange.arrivals.record(HOST_NAME, WS_PATH, None)
         ws = web.WebSocketResponse(autoping=True, max_msg_size=WS_MAX_MSG)
         await ws.prepare(request)
         session = _WsSession(request, ws, asyncio.Queue())
@@ -699,9 +672,9 @@ class FuturesHost:
                 await asyncio.sleep(wait)
             # Only deltas consume a DROP fault, so a fault meant for REST is not taken by the
             # handshake of a feed that happens to be connecting.
-            if delta and faults.take(FaultKind.DROP) is not None:
+            if delta and take_drop(faults):
                 log.info("fault drop_connection on %s", WS_PATH)
-                _abort(session)
+                session.drop()
                 return
             try:
                 await ws.send_str(text)
@@ -773,8 +746,8 @@ class FuturesHost:
             self._send(session, delta, delta=True)
 
         # Subscribe before taking the snapshot, in the same tick: no event can fall between.
-        session.feeds[feed_name] = self.exchange.subscribe(account.name, on_event)
-        orders = self.exchange.open_orders(account.name)
+        session.feeds[feed_name] = self.book.subscribe(account.name, on_event)
+        orders = self.book.open_orders(account.name)
         snapshot = {
             "feed": f"{feed_name}_snapshot",
             "account": str(uuid.uuid5(uuid.NAMESPACE_URL, f"kraken-sim:futures:{account.name}")),
@@ -790,7 +763,7 @@ class FuturesHost:
             return None
         if challenge not in session.challenges.get(api_key, set()):
             return None
-        account = self.exchange.account_by_key(api_key)
+        account = self.exchange.accounts.by_key(api_key)
         if account is None or account.kind != "futures" or not account.can("query"):
             return None
         if not verify_futures_ws_challenge(challenge, account.secret, signed):
@@ -808,17 +781,12 @@ class FuturesHost:
         Returns:
             How many were cut.
         """
-        sessions = list(self.sessions)
-        for session in sessions:
-            _abort(session)
-        return len(sessions)
+        return self.sessions.drop_all()
 
     async def on_shutdown(self, app: web.Application) -> None:
         """Close WS connections and stop listening to the exchange when the server stops."""
         self._unsubscribe()
-        for session in list(self.sessions):
-            with contextlib.suppress(Exception):
-                await session.ws.close(code=1001, message=b"server shutdown")
+        await self.sessions.close_all(b"server shutdown")
 
     # ----------------------------------------------------------------------- control API
 
@@ -854,43 +822,36 @@ def _parse(text: str) -> Params:
     try:
         return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
     except ValueError:
-        raise FuturesError("invalidArgument") from None
+        raise Refused("invalidArgument") from None
 
 
 def _opt_text(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise FuturesError("invalidArgument")
+        raise Refused("invalidArgument")
     return str(value)
 
 
 def _batch_instructions(params: Params) -> list[dict[str, Any]]:
     text = params.get("json")
     if text is None:
-        raise FuturesError("requiredArgumentMissing")
+        raise Refused("requiredArgumentMissing")
     try:
         data = json.loads(text)
     except ValueError:
-        raise FuturesError("Json Parse Error") from None
+        raise Refused("Json Parse Error") from None
     batch = data.get("batchOrder") if isinstance(data, dict) else None
     if not isinstance(batch, list) or not all(isinstance(i, dict) for i in batch):
-        raise FuturesError("invalidArgument")
+        raise Refused("invalidArgument")
     return batch
 
 
 def _batch_cost(params: Params) -> float:
     try:
         return COST_BATCH_BASE + len(_batch_instructions(params))
-    except FuturesError:
+    except Refused:
         return COST_BATCH_BASE
-
-
-def _abort(session: _WsSession) -> None:
-    """Cut a WS connection's TCP transport without a close frame."""
-    transport = session.request.transport
-    if transport is not None:
-        transport.abort()
 
 
 def _fixed(cost: float) -> Callable[[Params], float]:
@@ -927,12 +888,25 @@ def build_futures_app(
     host = FuturesHost(ctx, controls)
     if on_host is not None:
         on_host(host)
-    app = web.Application(middlewares=[host.front_door])
+    # Only the REST paths meet latency and faults here; the WS applies its own to its frames.
+    door = front_door(
+        ctx,
+        HOST_NAME,
+        key_header="APIKey",
+        applies=lambda path: path.startswith("/derivatives/"),
+        answers=host.fault_answers(),
+    )
+    app = web.Application(middlewares=[door])
     app.router.add_route("*", API_PREFIX + "{endpoint}", host.rest)
     app.router.add_get(WS_PATH, host.websocket)
-    if is_loopback(ctx.bind_host):
-        app.router.add_route("*", CONTROL_PREFIX + "controls", host.control_controls)
-        app.router.add_post(CONTROL_PREFIX + "drop_ws", host.control_drop_ws)
+    add_controls(
+        app,
+        ctx,
+        [
+            ("*", CONTROL_PREFIX + "controls", host.control_controls),
+            ("POST", CONTROL_PREFIX + "drop_ws", host.control_drop_ws),
+        ],
+    )
     app.on_shutdown.append(host.on_shutdown)
     return app
 
@@ -941,6 +915,4 @@ def futures_host_spec(
     controls: FuturesControls | None = None, on_host: Callable[[FuturesHost], None] | None = None
 ) -> HostSpec:
     """A ``HostSpec`` for the Futures host with the caller's levers (tests)."""
-    from app.sim.server import HostSpec  # the server imports this module: import at call time
-
     return HostSpec(HOST_NAME, build=lambda ctx: build_futures_app(ctx, controls, on_host), urls=FUTURES_URLS)

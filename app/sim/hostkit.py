@@ -1,21 +1,141 @@
-"""Pieces every simulator host shares: HTTP latency and faults, dropping a connection, control bodies."""
+"""What every simulator host shares: context from the server, HTTP faults, control routes, WS upkeep."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from app.sim.faults import CLOUDFLARE_502_HTML, FaultKind, Faults
+from app.sim.state import Exchange
+from app.sim.wire import dumps_compact
 
 log = logging.getLogger("app.sim.hostkit")
 
+StopFn = Callable[[], Awaitable[None]]
+"""Stops a host that binds itself (``HostSpec.start``)."""
+
 VenueAnswers = Mapping[FaultKind, Callable[[], web.StreamResponse]]
 """How a host words the faults that are business errors (each API has its own error body)."""
+
+CONTROL_PREFIX = "/_sim/"
+
+
+class Refused(Exception):
+    """A request a host refuses with the venue's own error text; each host words the envelope.
+
+    Spot REST answers ``{"error": [message]}``, Spot WS an error reply, Futures
+    ``{"result": "error", "error": message}``.
+    """
+
+    def __init__(self, message: str) -> None:
+        """Keep the venue's error text.
+
+        Args:
+            message: e.g. ``EOrder:Unknown order`` (Spot) or ``invalidArgument`` (Futures).
+        """
+        super().__init__(message)
+        self.message = message
+
+
+# --------------------------------------------------------------------------- context
+
+
+class FaultRegistry(Protocol):
+    """What a host needs from the server: the faults in force, per host (``SimServer``)."""
+
+    faults: Faults
+
+    def faults_for(self, name: str) -> Faults:
+        """Return the faults in force for host ``name``."""
+        ...
+
+    def own_faults(self, name: str) -> Faults:
+        """Return host ``name``'s own faults, creating them on first use."""
+        ...
+
+
+@dataclass
+class HostContext:
+    """What a host gets from the server: shared state, its faults, and the stop signal.
+
+    Attributes:
+        name: The host's registry name (``spot_rest``...).
+        exchange: The shared exchange.
+        server: The server (faults registry).
+        bind_host: The address the server binds.
+        closing: Set when the server stops (hung requests and WS loops end on it).
+        rng: A random source for this host, derived from the exchange seed.
+    """
+
+    name: str
+    exchange: Exchange
+    server: FaultRegistry
+    bind_host: str
+    closing: asyncio.Event
+    rng: random.Random
+
+    def faults(self, host: str | None = None) -> Faults:
+        """Return the faults in force for this host (or another one), read per request.
+
+        Args:
+            host: Another host's name; default this one.
+
+        Returns:
+            The host's own faults if it has any, else the server's default faults.
+        """
+        return self.server.faults_for(host or self.name)
+
+    @property
+    def default_faults(self) -> Faults:
+        """The faults shared by every host without its own."""
+        return self.server.faults
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One simulated Kraken host: how to build it and which URLs it serves.
+
+    Give ``build`` (an aiohttp app; the server binds it) or ``start`` (binds itself on
+    ``ctx.bind_host`` port 0 and returns ``(port, stop)``).
+
+    Attributes:
+        name: Registry name, also the endpoint name when ``urls`` is empty.
+        build: Builds an aiohttp application.
+        start: Starts a non-aiohttp server.
+        urls: ``(endpoint name, template)`` pairs, ``{addr}`` being ``host:port``;
+            default ``((name, "http://{addr}"),)``.
+    """
+
+    name: str
+    build: Callable[[HostContext], web.Application] | None = None
+    start: Callable[[HostContext], Awaitable[tuple[int, StopFn]]] | None = None
+    urls: tuple[tuple[str, str], ...] = field(default=())
+
+    def endpoints(self, addr: str) -> dict[str, str]:
+        """Return the endpoint URLs of this host once bound at ``addr``.
+
+        Args:
+            addr: ``host:port``.
+
+        Returns:
+            Endpoint name to URL.
+        """
+        if not self.urls:
+            return {self.name: f"http://{addr}"}
+        return {key: template.format(addr=addr) for key, template in self.urls}
+
+
+# --------------------------------------------------------------------------- control API
 
 
 def is_loopback(host: str) -> bool:
@@ -28,11 +148,40 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def drop(request: web.Request) -> None:
-    """Close the connection under a request without answering."""
-    transport = request.transport
-    if transport is not None:
-        transport.close()
+def refuse_remote(prefix: str = CONTROL_PREFIX) -> Middleware:
+    """A middleware that refuses paths under ``prefix`` to any peer not on this machine.
+
+    Args:
+        prefix: The control paths.
+
+    Returns:
+        The middleware (HTTP 403 for a remote peer).
+    """
+
+    @web.middleware
+    async def loopback_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(prefix) and not is_loopback(request.remote or ""):
+            raise web.HTTPForbidden()
+        return await handler(request)
+
+    return loopback_only
+
+
+def add_controls(app: web.Application, ctx: HostContext, routes: Iterable[tuple[str, str, Handler]]) -> None:
+    """Mount a host's ``/_sim/`` control routes, only when the server binds a loopback address.
+
+    Args:
+        app: The host's application.
+        ctx: The host context (its ``bind_host`` decides).
+        routes: ``(method, path, handler)``; ``GET`` also answers ``HEAD``, ``*`` any method.
+    """
+    if not is_loopback(ctx.bind_host):
+        return
+    for method, path, handler in routes:
+        if method == "GET":
+            app.router.add_get(path, handler)
+        else:
+            app.router.add_route(method, path, handler)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -48,6 +197,23 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(text="body must be a JSON object")
     return data
+
+
+# --------------------------------------------------------------------------- HTTP faults
+
+
+def close_connection(request: web.Request) -> None:
+    """Close the connection under a request without answering."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+
+
+def abort_connection(request: web.Request) -> None:
+    """Cut the connection under a request at once, discarding what is unsent (a network failure)."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
 
 
 async def apply_http_faults(
@@ -75,11 +241,11 @@ async def apply_http_faults(
         return None
     log.info("fault %s on %s", fault.value, request.path)
     if fault is FaultKind.DROP:
-        drop(request)
+        close_connection(request)
         return web.Response(status=500)
     if fault is FaultKind.HANG:
         await closing.wait()
-        drop(request)
+        close_connection(request)
         return web.Response(status=500)
     if fault is FaultKind.HTML_ERROR:
         return web.Response(status=502, text=CLOUDFLARE_502_HTML, content_type="text/html")
@@ -88,3 +254,185 @@ async def apply_http_faults(
         return web.Response(status=status, text=f"{status} Server Error")
     answer = answers.get(fault)
     return answer() if answer is not None else None
+
+
+def front_door(
+    ctx: HostContext,
+    host_name: str,
+    *,
+    key_header: str,
+    applies: Callable[[str], bool],
+    answers: VenueAnswers,
+) -> Middleware:
+    """A middleware that records each API request's arrival, then applies latency and faults.
+
+    Args:
+        ctx: The host context (its faults are read per request).
+        host_name: The name arrivals are recorded under.
+        key_header: The header carrying the public API key (names the account in the log).
+        applies: Whether a path is an API path (others pass untouched).
+        answers: The host's replies for the business faults.
+
+    Returns:
+        The middleware.
+    """
+    exchange = ctx.exchange
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not applies(request.path):
+            return await handler(request)
+        account = exchange.accounts.by_key(request.headers.get(key_header))
+        exchange.arrivals.record(host_name, request.path, account.name if account else None)
+        response = await apply_http_faults(request, ctx.faults(), ctx.closing, answers)
+        return response if response is not None else await handler(request)
+
+    return middleware
+
+
+# --------------------------------------------------------------------------- WebSocket
+
+
+def take_drop(faults: Faults) -> bool:
+    """Consume a pending ``drop_connection`` fault, if any (WebSocket hosts take no other).
+
+    Args:
+        faults: The host's faults in force.
+
+    Returns:
+        True when the connection must be dropped now.
+    """
+    return faults.take(FaultKind.DROP) is FaultKind.DROP
+
+
+def after_latency(delay: float, handle: Callable[..., None], *args: Any) -> None:
+    """Handle an incoming message now, or ``delay`` seconds later on the running loop.
+
+    A propagation delay, not a slow pipe: messages sent back to back arrive back to back, one
+    latency later (equal delays keep their order: the loop's timers are FIFO). Sleeping in the
+    read loop instead would let one message through per latency.
+
+    Args:
+        delay: Seconds (0 handles at once).
+        handle: The handler; it must check the connection is still open and catch its errors.
+        args: Its arguments.
+    """
+    if delay:
+        asyncio.get_running_loop().call_later(delay, handle, *args)
+    else:
+        handle(*args)
+
+
+class Outbox:
+    """Frames for one socket, sent in order by ``run()``, each not before its due time.
+
+    Attributes:
+        last_sent: Monotonic time of the last frame sent (heartbeats go out when it is old).
+    """
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._queue: asyncio.Queue[tuple[float, str] | None] = asyncio.Queue()
+        self.last_sent = time.monotonic()
+
+    def put(self, message: Any, delay: float = 0.0) -> None:
+        """Queue a JSON message to leave ``delay`` seconds from now (after those queued before).
+
+        Args:
+            message: A JSON-ready value (sent compact).
+            delay: Seconds of latency.
+        """
+        self._queue.put_nowait((time.monotonic() + delay, dumps_compact(message)))
+
+    def empty(self) -> bool:
+        """Whether nothing waits to be sent."""
+        return self._queue.empty()
+
+    def close(self) -> None:
+        """Let ``run()`` end once what was queued before has gone."""
+        self._queue.put_nowait(None)
+
+    async def run(self, ws: web.WebSocketResponse, held: Callable[[], bool] = lambda: False) -> None:
+        """Send queued frames until ``close()`` or a send fails.
+
+        Args:
+            ws: The socket.
+            held: True when frames must be discarded (the connection was dropped).
+        """
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            due, text = item
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if held() or ws.closed:
+                continue
+            try:
+                await ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+            self.last_sent = time.monotonic()
+
+
+class Connection(Protocol):
+    """A WebSocket connection a host keeps: its socket, and a way to cut it."""
+
+    @property
+    def ws(self) -> web.WebSocketResponse:
+        """The socket."""
+        ...
+
+    def drop(self) -> None:
+        """Cut the connection without a closing handshake."""
+        ...
+
+
+C = TypeVar("C", bound=Connection)
+
+
+class Connections(Generic[C]):
+    """A host's open WebSocket connections (iterating gives a snapshot, safe to change meanwhile)."""
+
+    def __init__(self) -> None:
+        """Start with none."""
+        self._open: set[C] = set()
+
+    def add(self, conn: C) -> None:
+        """Keep a new connection."""
+        self._open.add(conn)
+
+    def discard(self, conn: C) -> None:
+        """Forget a closed connection."""
+        self._open.discard(conn)
+
+    def __contains__(self, conn: object) -> bool:
+        return conn in self._open
+
+    def __iter__(self) -> Iterator[C]:
+        return iter(list(self._open))
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def drop_all(self) -> int:
+        """Cut every open connection at once, without a closing handshake.
+
+        Returns:
+            How many were cut.
+        """
+        conns = list(self._open)
+        for conn in conns:
+            conn.drop()
+        return len(conns)
+
+    async def close_all(self, message: bytes) -> None:
+        """Close every open connection with code 1001 (going away), as when the server stops.
+
+        Args:
+            message: The close reason.
+        """
+        for conn in list(self._open):
+            with contextlib.suppress(Exception):
+                await conn.ws.close(code=1001, message=message)

@@ -6,29 +6,35 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from app.sim.accounts import Account
 from app.sim.auth import verify_prime_ws
-from app.sim.faults import FaultKind
-from app.sim.hostkit import is_loopback
-from app.sim.state import REASON_USER, Account, Exchange, OrderEvent, SimOrder
-
-if TYPE_CHECKING:
-    from app.sim.server import HostContext
+from app.sim.hostkit import (
+    Connections,
+    HostContext,
+    Outbox,
+    abort_connection,
+    after_latency,
+    refuse_remote,
+    take_drop,
+)
+from app.sim.orders import REASON_USER, OrderEvent, SimOrder
+from app.sim.wire import rfc3339_us
 
 log = logging.getLogger("app.sim.prime")
 
 HOST_NAME = "prime"
 WS_PATH = "/ws/v1"
+PRIME_URLS = (("prime_ws", "ws://{addr}" + WS_PATH),)
 # Kraken does not document its clock-skew tolerance for ApiTimestamp (API-FACTS 9.1, UNCERTAIN);
 # the simulator refuses a timestamp more than 30 s away from its clock, either way.
 TIMESTAMP_TOLERANCE_S = 30.0
@@ -36,6 +42,7 @@ STREAMS = ("Order", "ExecutionReport")
 
 # Error codes of the simulator's error messages (Kraken's codes are not documented, API-FACTS 9.2).
 E_BAD_REQUEST = 400
+E_UNAUTHORIZED = 401
 E_FORBIDDEN = 403
 E_NOT_FOUND = 404
 
@@ -54,18 +61,6 @@ _EXEC_TYPES = {
     "canceled": "Canceled",
     "expired": "Expired",
 }
-
-
-def iso(ts: float) -> str:
-    """Unix seconds -> Prime's ISO-8601 UTC text with microseconds (``2019-02-13T05:17:32.000000Z``).
-
-    Args:
-        ts: Unix seconds.
-
-    Returns:
-        The timestamp text.
-    """
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_iso(text: str | None) -> float | None:
@@ -124,7 +119,7 @@ def order_entry(order: SimOrder, account: str, now: float, exec_type: str, statu
     """
     remaining = order.remaining if order.is_open else Decimal(0)
     entry: dict[str, Any] = {
-        "Timestamp": iso(now),
+        "Timestamp": rfc3339_us(now),
         "Symbol": order.symbol,
         "OrderID": order.order_id,
         "ClOrdID": order.cl_ord_id or "",
@@ -137,7 +132,7 @@ def order_entry(order: SimOrder, account: str, now: float, exec_type: str, statu
         "OrdType": _ORD_TYPES.get(order.order_type, order.order_type),
         "Currency": order.symbol.split("-")[0],
         "User": account,
-        "SubmitTime": iso(order.opened_at),
+        "SubmitTime": rfc3339_us(order.opened_at),
     }
     if Decimal(order.price) != 0:
         entry["Price"] = order.price
@@ -196,12 +191,11 @@ class _Conn:
         self.account = account
         self.subs: dict[int, list[_Sub]] = {}
         self.seq = 0
-        self.out: asyncio.Queue[tuple[float, str] | None] = asyncio.Queue()
+        self.outbox = Outbox()
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue a message; it leaves after the host's latency, in order."""
-        due = time.monotonic() + self.host.ctx.faults().delay_s()
-        self.out.put_nowait((due, json.dumps(message, separators=(",", ":"))))
+        self.outbox.put(message, self.host.ctx.faults().delay_s())
 
     def error(self, reqid: Any, code: int, msg: str) -> None:
         """Queue an error message (``seq`` and ``error{code,msg}``, API-FACTS 9.2)."""
@@ -211,7 +205,7 @@ class _Conn:
             {
                 "reqid": reqid,
                 "type": "error",
-                "ts": iso(now),
+                "ts": rfc3339_us(now),
                 "seq": self.seq,
                 "error": {"code": code, "msg": msg},
             }
@@ -219,26 +213,7 @@ class _Conn:
 
     def drop(self) -> None:
         """Close the TCP connection at once, without a close frame (a network failure)."""
-        transport = self.request.transport
-        if transport is not None:
-            transport.abort()
-
-    async def writer(self) -> None:
-        """Send queued messages in order, each not before its due time."""
-        while True:
-            item = await self.out.get()
-            if item is None:
-                return
-            due, text = item
-            wait = due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if self.ws.closed:
-                return
-            try:
-                await self.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                return
+        abort_connection(self.request)
 
 
 class PrimeHost:
@@ -262,9 +237,9 @@ class PrimeHost:
             tolerance_s: How far ApiTimestamp may be from the exchange clock.
         """
         self.ctx = ctx
-        self.exchange: Exchange = ctx.exchange
+        self.exchange = ctx.exchange
         self.tolerance_s = tolerance_s
-        self.conns: set[_Conn] = set()
+        self.conns: Connections[_Conn] = Connections()
         self.pending_cancel_s = 0.0  # how long an order stays PendingCancel before it is cancelled
         self.drop_after_apply = True  # a dropped OrderCancelRequest still takes effect
         self._pending: dict[tuple[str, str], str] = {}  # (account, order id) -> request ClOrdID
@@ -280,7 +255,9 @@ class PrimeHost:
         Returns:
             The application.
         """
-        app = web.Application()
+        # Unlike the other hosts' control APIs, /_sim/drop is mounted on any bind address and
+        # refused to remote peers only.
+        app = web.Application(middlewares=[refuse_remote()])
         app.router.add_get(WS_PATH, self.handle)
         app.router.add_post("/_sim/drop", self.control_drop)
         app.on_shutdown.append(self._on_shutdown)
@@ -290,14 +267,10 @@ class PrimeHost:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
-        for conn in list(self.conns):
-            with contextlib.suppress(Exception):
-                await conn.ws.close(code=1001, message=b"server shutting down")
+        await self.conns.close_all(b"server shutting down")
 
     async def control_drop(self, request: web.Request) -> web.Response:
         """``POST /_sim/drop``: abort every open socket (loopback peers only)."""
-        if not is_loopback(request.remote or ""):
-            raise web.HTTPForbidden()
         return web.json_response({"dropped": self.drop_all()})
 
     def drop_all(self) -> int:
@@ -306,10 +279,7 @@ class PrimeHost:
         Returns:
             How many were dropped.
         """
-        conns = list(self.conns)
-        for conn in conns:
-            conn.drop()
-        return len(conns)
+        return self.conns.drop_all()
 
     # ----------------------------------------------------------------------- sign-in
 
@@ -317,8 +287,8 @@ class PrimeHost:
         key = request.headers.get("ApiKey", "")
         sign = request.headers.get("ApiSign", "")
         stamp = request.headers.get("ApiTimestamp", "")
-        account = self.exchange.account_by_key(key)
-        self.exchange.record_arrival(HOST_NAME, request.path, account.name if account else None)
+        account = self.exchange.accounts.by_key(key)
+        self.exchange.arrivals.record(HOST_NAME, request.path, account.name if account else None)
         if account is None or account.kind != "prime":
             return "Invalid API key"
         when = parse_iso(stamp)
@@ -336,41 +306,30 @@ class PrimeHost:
         """The upgrade: sign-in check, ``hello``, then messages until the socket closes."""
         who = self._authenticate(request)
         if isinstance(who, str):
-            return web.json_response({"error": {"code": 401, "msg": who}}, status=401)
+            return _refused(E_UNAUTHORIZED, who)
         ws = web.WebSocketResponse(autoping=True, max_msg_size=2**22)
         if not ws.can_prepare(request).ok:
-            return web.json_response(
-                {"error": {"code": 400, "msg": "WebSocket upgrade expected"}}, status=400
-            )
+            return _refused(E_BAD_REQUEST, "WebSocket upgrade expected")
         await ws.prepare(request)
         conn = _Conn(self, ws, request, who)
         self.conns.add(conn)
-        unsubscribe = self.exchange.subscribe(who.name, lambda event: self._on_event(who, event))
-        writer = asyncio.create_task(conn.writer(), name="sim-prime-writer")
+        unsubscribe = self.exchange.book.subscribe(who.name, lambda event: self._on_event(who, event))
+        writer = asyncio.create_task(conn.outbox.run(ws), name="sim-prime-writer")
         conn.send(
             {
                 "type": "hello",
-                "ts": iso(self.exchange.clock()),
+                "ts": rfc3339_us(self.exchange.clock()),
                 "session_id": str(uuid.UUID(int=self.ctx.rng.getrandbits(128), version=4)),
             }
         )
-        loop = asyncio.get_running_loop()
         try:
             async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                delay = self.ctx.faults().delay_s()
-                if delay:
-                    # A propagation delay, not a slow pipe: messages sent back to back arrive
-                    # back to back, one latency later (equal delays keep their order: the loop's
-                    # timers are FIFO). Sleeping here would let one message through per latency.
-                    loop.call_later(delay, self._on_text_if_open, conn, msg.data)
-                else:
-                    self._on_text(conn, msg.data)
+                if msg.type == WSMsgType.TEXT:
+                    after_latency(self.ctx.faults().delay_s(), self._on_text_if_open, conn, msg.data)
         finally:
             unsubscribe()
             self.conns.discard(conn)
-            conn.out.put_nowait(None)
+            conn.outbox.close()
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
@@ -396,9 +355,9 @@ class PrimeHost:
             return
         reqid = message.get("reqid")
         kind = message.get("type")
-        self.exchange.record_arrival(HOST_NAME, f"ws:{kind}", conn.account.name)
+        self.exchange.arrivals.record(HOST_NAME, f"ws:{kind}", conn.account.name)
         self.requests[str(kind)] += 1
-        drop = self.ctx.faults().take(FaultKind.DROP) is FaultKind.DROP
+        drop = take_drop(self.ctx.faults())
         if drop and not (self.drop_after_apply and kind == "OrderCancelRequest"):
             conn.drop()
             return
@@ -426,7 +385,7 @@ class PrimeHost:
         data = message.get("data")
         if not isinstance(data, list) or not data:
             raise _ProtocolError(E_BAD_REQUEST, "missing Ping data")
-        conn.send({"reqid": reqid, "type": "Pong", "ts": iso(self.exchange.clock()), "data": data})
+        conn.send({"reqid": reqid, "type": "Pong", "ts": rfc3339_us(self.exchange.clock()), "data": data})
 
     def _stream_cancel(self, conn: _Conn, reqid: int, message: dict[str, Any]) -> None:
         if conn.subs.pop(reqid, None) is None:
@@ -477,11 +436,11 @@ class PrimeHost:
         data: list[dict[str, Any]] = []
         if sub.name == "Order":
             if sub.order_id is not None:
-                found = self.exchange.get_order(name, sub.order_id)
+                found = self.exchange.book.get_order(name, sub.order_id)
                 candidates: Iterable[SimOrder] = [found] if found is not None else []
             else:
                 # Closed orders are reachable by OrderID only; a plain snapshot lists open ones.
-                candidates = self.exchange.open_orders(name)
+                candidates = self.exchange.book.open_orders(name)
             for order in candidates:
                 status = ord_status(order, (name, order.order_id) in self._pending)
                 if sub.matches(order) and (sub.statuses is None or status in sub.statuses):
@@ -496,7 +455,7 @@ class PrimeHost:
         return {
             "reqid": sub.reqid,
             "type": sub.name,
-            "ts": iso(now),
+            "ts": rfc3339_us(now),
             "initial": initial,
             "seqNum": sub.next_seq(),
             "action": action,
@@ -525,8 +484,8 @@ class PrimeHost:
     def _find(self, account: str, entry: dict[str, Any]) -> SimOrder | None:
         order_id = entry.get("OrderID")
         if isinstance(order_id, str) and order_id:
-            return self.exchange.get_order(account, order_id)
-        found = self.exchange.find_open(account, cl_ord_ids=[str(entry.get("OrigClOrdID"))])
+            return self.exchange.book.get_order(account, order_id)
+        found = self.exchange.book.find_open(account, cl_ord_ids=[str(entry.get("OrigClOrdID"))])
         return found[0] if found else None
 
     def _cancel_one(self, account: Account, entry: dict[str, Any]) -> None:
@@ -573,7 +532,7 @@ class PrimeHost:
 
     def _finish_cancel(self, account: str, order_id: str, request_id: str, orig: str) -> None:
         self._pending.pop((account, order_id), None)
-        order = self.exchange.get_order(account, order_id)
+        order = self.exchange.book.get_order(account, order_id)
         if order is None:
             return
         if not order.is_open:
@@ -591,7 +550,7 @@ class PrimeHost:
             return
         self._cancel_ctx[order_id] = (request_id, orig or order.cl_ord_id or "")
         try:
-            self.exchange.cancel(account, order_id, REASON_USER)
+            self.exchange.book.cancel(account, order_id, REASON_USER)
         finally:
             self._cancel_ctx.pop(order_id, None)
 
@@ -603,7 +562,7 @@ class PrimeHost:
             report = order_entry(order, account, now, "CancelRejected", status)
         else:
             report = {
-                "Timestamp": iso(now),
+                "Timestamp": rfc3339_us(now),
                 "Symbol": entry.get("Symbol", ""),
                 "OrderID": "NONE",
                 "ExecType": "CancelRejected",
@@ -616,7 +575,7 @@ class PrimeHost:
                 "CxlRejReason": code,
                 "Text": text,
                 "ExecID": self._exec_id(),
-                "TransactTime": iso(now),
+                "TransactTime": rfc3339_us(now),
             }
         )
         if order is None and entry.get("OrderID") and code != "UnknownOrder":
@@ -651,7 +610,7 @@ class PrimeHost:
             report["ClOrdID"] = request_id
             report["OrigClOrdID"] = orig or ""
         report["ExecID"] = self._exec_id()
-        report["TransactTime"] = iso(when)
+        report["TransactTime"] = rfc3339_us(when)
         # The Order stream keeps the order's own ClOrdID; the report carries the request's.
         self._to_conns(
             order.account, order=order, report=report, status=status, exec_type=exec_type, when=when
@@ -689,6 +648,11 @@ class PrimeHost:
             # The order left the filtered view (e.g. Canceled under an open-states filter).
             sub.visible.discard(order.order_id)
             conn.send(self._stream_message(sub, [entry], now, initial=False, action="Remove"))
+
+
+def _refused(code: int, msg: str) -> web.Response:
+    """Refuse the upgrade with Prime's error body, ``{"error": {"code", "msg"}}``."""
+    return web.json_response({"error": {"code": code, "msg": msg}}, status=code)
 
 
 def build_prime_app(ctx: HostContext) -> web.Application:

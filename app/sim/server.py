@@ -8,96 +8,26 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from app.sim.faults import Faults
 from app.sim.futures import FUTURES_URLS, build_futures_app
-from app.sim.prime import build_prime_app
+from app.sim.hostkit import HostContext, HostSpec, StopFn
+from app.sim.prime import PRIME_URLS, build_prime_app
 from app.sim.spot_rest import build_spot_rest_app
 from app.sim.spot_ws import SPOT_WS_URLS, build_spot_ws_app
 from app.sim.state import Exchange, MarketActivity
 
+# HostContext and HostSpec live in hostkit (hosts import it, never this module); tests and
+# callers still import them from here.
+__all__ = ["HOSTS", "HostContext", "HostSpec", "SimServer", "SimThread", "StopFn"]
+
 log = logging.getLogger("app.sim.server")
 
 T = TypeVar("T")
-
-StopFn = Callable[[], Awaitable[None]]
-
-
-@dataclass
-class HostContext:
-    """What a host gets from the server: shared state, its faults, and the stop signal.
-
-    Attributes:
-        name: The host's registry name (``spot_rest``...).
-        exchange: The shared exchange.
-        server: The server (faults registry).
-        bind_host: The address the server binds.
-        closing: Set when the server stops (hung requests and WS loops end on it).
-        rng: A random source for this host, derived from the exchange seed.
-    """
-
-    name: str
-    exchange: Exchange
-    server: SimServer
-    bind_host: str
-    closing: asyncio.Event
-    rng: random.Random
-
-    def faults(self, host: str | None = None) -> Faults:
-        """Return the faults in force for this host (or another one), read per request.
-
-        Args:
-            host: Another host's name; default this one.
-
-        Returns:
-            The host's own faults if it has any, else the server's default faults.
-        """
-        return self.server.faults_for(host or self.name)
-
-    @property
-    def default_faults(self) -> Faults:
-        """The faults shared by every host without its own."""
-        return self.server.faults
-
-
-@dataclass(frozen=True)
-class HostSpec:
-    """One simulated Kraken host: how to build it and which URLs it serves.
-
-    Give ``build`` (an aiohttp app; the server binds it) or ``start`` (binds itself on
-    ``ctx.bind_host`` port 0 and returns ``(port, stop)``).
-
-    Attributes:
-        name: Registry name, also the endpoint name when ``urls`` is empty.
-        build: Builds an aiohttp application.
-        start: Starts a non-aiohttp server.
-        urls: ``(endpoint name, template)`` pairs, ``{addr}`` being ``host:port``;
-            default ``((name, "http://{addr}"),)``.
-    """
-
-    name: str
-    build: Callable[[HostContext], web.Application] | None = None
-    start: Callable[[HostContext], Awaitable[tuple[int, StopFn]]] | None = None
-    urls: tuple[tuple[str, str], ...] = field(default=())
-
-    def endpoints(self, addr: str) -> dict[str, str]:
-        """Return the endpoint URLs of this host once bound at ``addr``.
-
-        Args:
-            addr: ``host:port``.
-
-        Returns:
-            Endpoint name to URL.
-        """
-        if not self.urls:
-            return {self.name: f"http://{addr}"}
-        return {key: template.format(addr=addr) for key, template in self.urls}
-
 
 # The hosts SimServer starts. Adding a host is one line here, e.g.
 #   HostSpec("spot_ws", build=build_spot_ws_app,
@@ -105,7 +35,7 @@ class HostSpec:
 HOSTS: list[HostSpec] = [
     HostSpec("spot_rest", build=build_spot_rest_app),
     HostSpec("futures", build=build_futures_app, urls=FUTURES_URLS),
-    HostSpec("prime", build=build_prime_app, urls=(("prime_ws", "ws://{addr}/ws/v1"),)),
+    HostSpec("prime", build=build_prime_app, urls=PRIME_URLS),
     HostSpec("spot_ws", build=build_spot_ws_app, urls=SPOT_WS_URLS),
 ]
 

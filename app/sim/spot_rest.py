@@ -6,41 +6,39 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from app.sim import ids
+from app.sim.accounts import Account
 from app.sim.auth import verify_spot_rest
+from app.sim.deadman import DEADMAN_MAX_TIMEOUT_S
 from app.sim.faults import FaultKind, Faults
-from app.sim.hostkit import apply_http_faults, is_loopback, read_json_object
-from app.sim.state import (
-    DEADMAN_MAX_TIMEOUT_S,
-    ORDER_TYPES,
-    STOP_ORDER_TYPES,
-    WS_TOKEN_TTL_S,
-    Account,
-    Exchange,
-    Instrument,
-    OrderRejected,
-    SimOrder,
-    fmt_decimal,
-    spot_instrument,
+from app.sim.hostkit import (
+    CONTROL_PREFIX,
+    HostContext,
+    Refused,
+    VenueAnswers,
+    add_controls,
+    front_door,
+    read_json_object,
+    refuse_remote,
 )
-
-if TYPE_CHECKING:
-    from app.sim.server import HostContext
+from app.sim.instruments import Instrument, fmt_decimal, spot_instrument
+from app.sim.orders import ORDER_TYPES, STOP_ORDER_TYPES, OrderRejected, SimOrder
+from app.sim.tokens import WS_TOKEN_TTL_S
+from app.sim.wire import dumps_compact, rfc3339
 
 log = logging.getLogger("app.sim.spot_rest")
 
 HOST_NAME = "spot_rest"
 PRIVATE_PREFIX = "/0/private/"
-CONTROL_PREFIX = "/_sim/"
 # Kraken: CancelOrderBatch takes at most 50 unique ids/refs (API-FACTS 1.4); QueryOrders 50 txids.
 MAX_BATCH = 50
 MAX_QUERY = 50
@@ -51,36 +49,11 @@ _JSON_TYPE = "application/json"
 Params = dict[str, Any]
 
 
-class KrakenError(Exception):
-    """A business error answered as ``{"error": [message]}`` with HTTP 200."""
-
-    def __init__(self, message: str) -> None:
-        """Keep the Kraken error string.
-
-        Args:
-            message: e.g. ``EOrder:Unknown order``.
-        """
-        super().__init__(message)
-        self.message = message
-
-
-def _invalid(detail: str | None = None) -> KrakenError:
-    return KrakenError("EGeneral:Invalid arguments" + (f":{detail}" if detail else ""))
+def _invalid(detail: str | None = None) -> Refused:
+    return Refused("EGeneral:Invalid arguments" + (f":{detail}" if detail else ""))
 
 
 # --------------------------------------------------------------------------- wire helpers
-
-
-def rfc3339(ts: float) -> str:
-    """Format unix seconds as Kraken's second-precision RFC3339 (``2023-03-24T17:41:56Z``).
-
-    Args:
-        ts: Unix seconds.
-
-    Returns:
-        The UTC timestamp text.
-    """
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,20 +63,20 @@ class RawJSON:
     text: str
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _kraken_json(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=_dumps(payload), content_type=_JSON_TYPE)
-
-
 def _ok(result: Any) -> web.Response:
-    return _kraken_json({"error": [], "result": result})
+    return web.json_response({"error": [], "result": result}, dumps=dumps_compact)
 
 
 def _error(message: str) -> web.Response:
-    return _kraken_json({"error": [message]})
+    return web.json_response({"error": [message]}, dumps=dumps_compact)
+
+
+# How Spot REST words the business faults (all answered with HTTP 200, as Kraken does).
+_FAULT_ANSWERS: VenueAnswers = {
+    FaultKind.SERVICE_UNAVAILABLE: lambda: _error("EService:Unavailable"),
+    FaultKind.RATE_LIMIT: lambda: _error("EAPI:Rate limit exceeded"),
+    FaultKind.THROTTLED: lambda: _error(f"EService: Throttled: {int(time.time()) + 5}"),
+}
 
 
 def parse_params(body: bytes, content_type: str) -> Params:
@@ -117,7 +90,7 @@ def parse_params(body: bytes, content_type: str) -> Params:
         The parameters (form values are strings; JSON keeps its types).
 
     Raises:
-        KrakenError: ``EGeneral:Invalid arguments`` for a body that does not parse.
+        Refused: ``EGeneral:Invalid arguments`` for a body that does not parse.
     """
     try:
         text = body.decode("utf-8")
@@ -297,7 +270,15 @@ class _Method:
 
 
 class SpotRestHost:
-    """Request handling for one Spot REST host: auth, faults, Kraken methods, control API."""
+    """Request handling for one Spot REST host: auth, faults, Kraken methods, control API.
+
+    Rules kept (API-FACTS 1, 7.1, 7.2): a private call is checked in Kraken's order (known
+    method, parsable body, Spot key, nonce present, signature, nonce increasing, permission,
+    maintenance, call counter) and answers business errors as ``{"error": [...]}`` with
+    HTTP 200; cancels and AddOrder charge the pair's trading counter instead of the call
+    counter; unknown or closed references in a batch are skipped and ``count`` is what was
+    cancelled.
+    """
 
     def __init__(self, ctx: HostContext) -> None:
         """Bind to the server's shared state.
@@ -306,36 +287,15 @@ class SpotRestHost:
             ctx: The host context from ``SimServer``.
         """
         self.ctx = ctx
-        self.exchange: Exchange = ctx.exchange
+        self.exchange = ctx.exchange
+        self.book = ctx.exchange.book
+        self.limits = ctx.exchange.limits
         self._rendered: dict[str, tuple[tuple[object, ...], str]] = {}
 
     @property
     def faults(self) -> Faults:
         """This host's current fault settings."""
         return self.ctx.faults()
-
-    # ----------------------------------------------------------------------- middleware
-
-    @web.middleware
-    async def front_door(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        """Record the arrival, then apply latency and faults, to every Kraken path."""
-        if request.path.startswith(CONTROL_PREFIX):
-            return await handler(request)
-        account = self.exchange.account_by_key(request.headers.get("API-Key"))
-        self.exchange.record_arrival(HOST_NAME, request.path, account.name if account else None)
-        response = await apply_http_faults(
-            request,
-            self.faults,
-            self.ctx.closing,
-            {
-                FaultKind.SERVICE_UNAVAILABLE: lambda: _error("EService:Unavailable"),
-                FaultKind.RATE_LIMIT: lambda: _error("EAPI:Rate limit exceeded"),
-                FaultKind.THROTTLED: lambda: _error(f"EService: Throttled: {int(time.time()) + 5}"),
-            },
-        )
-        return response if response is not None else await handler(request)
 
     # ----------------------------------------------------------------------- public
 
@@ -357,31 +317,31 @@ class SpotRestHost:
         body = await request.read()
         try:
             return self._private(request, body)
-        except KrakenError as exc:
+        except Refused as exc:
             return _error(exc.message)
 
     def _private(self, request: web.Request, body: bytes) -> web.Response:
         spec = _METHODS.get(request.match_info["method"])
         if spec is None:
-            raise KrakenError("EGeneral:Unknown method")
+            raise Refused("EGeneral:Unknown method")
         params = parse_params(body, request.content_type)
-        account = self.exchange.account_by_key(request.headers.get("API-Key"))
+        account = self.exchange.accounts.by_key(request.headers.get("API-Key"))
         if account is None or account.kind != "spot":
-            raise KrakenError("EAPI:Invalid key")
+            raise Refused("EAPI:Invalid key")
         nonce = _nonce_text(params)
         if nonce is None:
-            raise KrakenError("EAPI:Invalid nonce")
+            raise Refused("EAPI:Invalid nonce")
         sign = request.headers.get("API-Sign", "")
         if not verify_spot_rest(request.path, nonce, body, account.secret, sign):
-            raise KrakenError("EAPI:Invalid signature")
-        if not self.exchange.spot_nonces.accept(account.api_key, nonce):
-            raise KrakenError("EAPI:Invalid nonce")
+            raise Refused("EAPI:Invalid signature")
+        if not self.exchange.accounts.spot_nonces.accept(account.api_key, nonce):
+            raise Refused("EAPI:Invalid nonce")
         if not account.can(*spec.permissions):
-            raise KrakenError("EGeneral:Permission denied")
+            raise Refused("EGeneral:Permission denied")
         if self.faults.system_status == "maintenance":
-            raise KrakenError("EService:Unavailable")
-        if spec.call_cost and not self.exchange.charge_spot_call(account.name, spec.call_cost):
-            raise KrakenError("EAPI:Rate limit exceeded")
+            raise Refused("EService:Unavailable")
+        if spec.call_cost and not self.limits.charge_spot_call(account.name, spec.call_cost):
+            raise Refused("EAPI:Rate limit exceeded")
         result = spec.handler(self, account, params)
         if isinstance(result, RawJSON):
             return web.Response(text='{"error":[],"result":' + result.text + "}", content_type=_JSON_TYPE)
@@ -391,7 +351,7 @@ class SpotRestHost:
         """OpenOrders: ``{"open": {txid: order}}``, newest first; userref/cl_ord_id filter."""
         userref = _opt_int(params, "userref")
         cl_ord_id = _opt_str(params, "cl_ord_id")
-        orders = self.exchange.open_orders(account.name)
+        orders = self.book.open_orders(account.name)
         orders.reverse()
         # Rendering 10,000 orders costs ~0.2 s; keep each open order's JSON text until it
         # changes, so repeated polls (REST fallback, benchmarks) stay cheap.
@@ -408,7 +368,7 @@ class SpotRestHost:
             if hit is not None and hit[0] == version:
                 part = hit[1]
             else:
-                part = f"{_dumps(o.order_id)}:{_dumps(order_json(o))}"
+                part = f"{dumps_compact(o.order_id)}:{dumps_compact(order_json(o))}"
             cache[o.order_id] = (version, part)
             parts.append(part)
         if userref is None and cl_ord_id is None:
@@ -429,10 +389,10 @@ class SpotRestHost:
             raise _invalid("txid")
         result = {}
         for txid in txids:
-            order = self.exchange.get_order(account.name, txid)
+            order = self.book.get_order(account.name, txid)
             if order is None:
                 # Docs are silent; the simulator fails the whole call, as for a bad txid.
-                raise KrakenError("EOrder:Invalid order")
+                raise Refused("EOrder:Invalid order")
             result[txid] = order_json(order)
         return result
 
@@ -444,31 +404,31 @@ class SpotRestHost:
             raise _invalid("txid" if has_txid else None)
         name = account.name
         if cl_ord_id is not None:
-            targets = self.exchange.find_open(name, cl_ord_ids=[cl_ord_id])
+            targets = self.book.find_open(name, cl_ord_ids=[cl_ord_id])
             multi = False
         else:
             txid, userref = _classify_ref(params["txid"], "txid")
             if txid is not None:
-                targets = self.exchange.find_open(name, order_ids=[txid])
+                targets = self.book.find_open(name, order_ids=[txid])
                 multi = False
             else:
                 assert userref is not None
-                targets = self.exchange.find_open(name, userrefs=[userref])
+                targets = self.book.find_open(name, userrefs=[userref])
                 multi = True
         if not targets:
-            raise KrakenError("EOrder:Unknown order")
-        if not self.exchange.charge_spot_cancels(name, targets, batch=multi):
-            raise KrakenError("EOrder:Rate limit exceeded")
-        done = self.exchange.cancel_many(name, [o.order_id for o in targets])
+            raise Refused("EOrder:Unknown order")
+        if not self.limits.charge_spot_cancels(name, targets, batch=multi):
+            raise Refused("EOrder:Rate limit exceeded")
+        done = self.book.cancel_many(name, [o.order_id for o in targets])
         return {"count": len(done), "pending": False}
 
     def cancel_all(self, account: Account, params: Params) -> dict[str, Any]:
         """CancelAll: every open order of the key's account -> ``{"count": N}``."""
         name = account.name
-        targets = self.exchange.open_orders(name)
-        if not self.exchange.charge_spot_cancels(name, targets, batch=True):
-            raise KrakenError("EOrder:Rate limit exceeded")
-        return {"count": len(self.exchange.cancel_many(name, [o.order_id for o in targets]))}
+        targets = self.book.open_orders(name)
+        if not self.limits.charge_spot_cancels(name, targets, batch=True):
+            raise Refused("EOrder:Rate limit exceeded")
+        return {"count": len(self.book.cancel_many(name, [o.order_id for o in targets]))}
 
     def cancel_order_batch(self, account: Account, params: Params) -> dict[str, Any]:
         """CancelOrderBatch (JSON): ``orders`` (txids/userrefs) + ``cl_ord_ids``, 1..50 unique.
@@ -495,36 +455,36 @@ class SpotRestHost:
         if unique == 0 or unique > MAX_BATCH:
             raise _invalid()
         name = account.name
-        targets = self.exchange.find_open(name, order_ids=txids, userrefs=userrefs, cl_ord_ids=cl_ord_ids)
-        if not self.exchange.charge_spot_cancels(name, targets, batch=True):
-            raise KrakenError("EOrder:Rate limit exceeded")
-        return {"count": len(self.exchange.cancel_many(name, [o.order_id for o in targets]))}
+        targets = self.book.find_open(name, order_ids=txids, userrefs=userrefs, cl_ord_ids=cl_ord_ids)
+        if not self.limits.charge_spot_cancels(name, targets, batch=True):
+            raise Refused("EOrder:Rate limit exceeded")
+        return {"count": len(self.book.cancel_many(name, [o.order_id for o in targets]))}
 
     def cancel_all_orders_after(self, account: Account, params: Params) -> dict[str, Any]:
         """CancelAllOrdersAfter: arm/extend (timeout s) or disarm (0) the dead man's switch."""
         try:
             timeout = _opt_int(params, "timeout")
-        except KrakenError:
+        except Refused:
             raise _invalid("timeout") from None
         if timeout is None or not 0 <= timeout < DEADMAN_MAX_TIMEOUT_S:
             raise _invalid("timeout")
-        now, trigger = self.exchange.arm_deadman(account.name, timeout)
+        now, trigger = self.exchange.deadman.arm(account.name, timeout)
         return {"currentTime": rfc3339(now), "triggerTime": rfc3339(trigger) if trigger else "0"}
 
     def get_websockets_token(self, account: Account, params: Params) -> dict[str, Any]:
         """GetWebSocketsToken: ``{"token": ..., "expires": 900}``."""
-        token = self.exchange.issue_token(account.name)
+        token = self.exchange.tokens.issue(account.name)
         return {"token": token.token, "expires": int(WS_TOKEN_TTL_S)}
 
     def add_order(self, account: Account, params: Params) -> dict[str, Any]:
         """AddOrder: rest an order (market orders fill at once); ``validate`` only checks."""
         status = self.faults.system_status
         if status == "cancel_only":
-            raise KrakenError("EService:Market in cancel_only mode")
+            raise Refused("EService:Market in cancel_only mode")
         pair = _opt_str(params, "pair")
         inst = spot_instrument(pair) if pair else None
         if inst is None:
-            raise KrakenError("EQuery:Unknown asset pair")
+            raise Refused("EQuery:Unknown asset pair")
         side = _opt_str(params, "type")
         if side not in ("buy", "sell"):
             raise _invalid("type")
@@ -532,7 +492,7 @@ class SpotRestHost:
         if order_type not in ORDER_TYPES:
             raise _invalid("ordertype")
         if status == "post_only" and "post" not in (_opt_str(params, "oflags") or ""):
-            raise KrakenError("EService:Market in post_only mode")
+            raise Refused("EService:Market in post_only mode")
         volume = _opt_str(params, "volume")
         if volume is None:
             raise _invalid("volume")
@@ -550,17 +510,16 @@ class SpotRestHost:
         else:
             stop_price, limit_price = None, (price or "0")
         name = account.name
-        exchange = self.exchange
-        if exchange.rate_limits_enabled:
-            tier = exchange.spot_tier(name)
-            if exchange.open_count(name, inst.symbol) >= tier.max_open_per_pair:
-                raise KrakenError("EOrder:Orders limit exceeded")
+        if self.limits.enabled:
+            tier = self.limits.spot_tier(name)
+            if self.book.open_count(name, inst.symbol) >= tier.max_open_per_pair:
+                raise Refused("EOrder:Orders limit exceeded")
         if _truthy(params, "validate"):
             return {"descr": {"order": f"{side} {volume} {inst.altname} @ {order_type}"}}
-        if not exchange.charge_spot_add(name, inst.symbol):
-            raise KrakenError("EOrder:Rate limit exceeded")
+        if not self.limits.charge_spot_add(name, inst.symbol):
+            raise Refused("EOrder:Rate limit exceeded")
         try:
-            order = exchange.add_order(
+            order = self.book.add_order(
                 name,
                 inst.symbol,
                 side,
@@ -575,7 +534,7 @@ class SpotRestHost:
             raise _invalid(exc.field_name) from None
         text = _descr(order, inst)["order"]
         if order_type == "market":
-            exchange.fill(name, order.order_id)
+            self.book.fill(name, order.order_id)
         return {"descr": {"order": text}, "txid": [order.order_id]}
 
     # ----------------------------------------------------------------------- control API
@@ -608,7 +567,7 @@ class SpotRestHost:
         n = int(data.get("n", 1))
         symbol = data.get("symbol")
         age = data.get("age_s")
-        made = self.exchange.generate_orders(
+        made = self.exchange.demo.generate_orders(
             account,
             n,
             self.ctx.rng,
@@ -621,7 +580,7 @@ class SpotRestHost:
         """``POST /_sim/fill``: ``{account, order_id, qty?}`` fills an order."""
         data = await read_json_object(request)
         qty = data.get("qty")
-        order = self.exchange.fill(
+        order = self.book.fill(
             str(data.get("account", "spot")), str(data.get("order_id")), None if qty is None else str(qty)
         )
         if order is None:
@@ -641,9 +600,9 @@ class SpotRestHost:
         """``GET /_sim/state``: order counts per account, status, limits."""
         return web.json_response(
             {
-                "accounts": self.exchange.counts(),
+                "accounts": self.book.counts(),
                 "system_status": self.ctx.default_faults.system_status,
-                "rate_limits": self.exchange.rate_limits_enabled,
+                "rate_limits": self.limits.enabled,
             }
         )
 
@@ -652,7 +611,7 @@ class SpotRestHost:
         data = await read_json_object(request)
         perms = data.get("permissions")
         try:
-            account = self.exchange.add_account(
+            account = self.exchange.accounts.add(
                 str(data["name"]),
                 data.get("kind", "spot"),
                 permissions=None if perms is None else [str(p) for p in perms],
@@ -665,13 +624,13 @@ class SpotRestHost:
     async def control_limits(self, request: web.Request) -> web.Response:
         """``POST /_sim/rate_limits``: ``{enabled}`` switches rate limiting."""
         data = await read_json_object(request)
-        self.exchange.rate_limits_enabled = bool(data.get("enabled", True))
-        return web.json_response({"enabled": self.exchange.rate_limits_enabled})
+        self.limits.enabled = bool(data.get("enabled", True))
+        return web.json_response({"enabled": self.limits.enabled})
 
     async def control_invalidate_tokens(self, request: web.Request) -> web.Response:
         """``POST /_sim/tokens/invalidate``: ``{account}`` revokes its WS tokens."""
         data = await read_json_object(request)
-        count = self.exchange.invalidate_tokens(str(data.get("account", "spot")))
+        count = self.exchange.tokens.invalidate(str(data.get("account", "spot")))
         return web.json_response({"invalidated": count})
 
 
@@ -687,16 +646,6 @@ _METHODS: dict[str, _Method] = {
 }
 
 
-@web.middleware
-async def _loopback_only(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Refuse the control API to any peer that is not on this machine."""
-    if request.path.startswith(CONTROL_PREFIX) and not is_loopback(request.remote or ""):
-        raise web.HTTPForbidden()
-    return await handler(request)
-
-
 def build_spot_rest_app(ctx: HostContext) -> web.Application:
     """Build the aiohttp application of the Spot REST host.
 
@@ -709,17 +658,30 @@ def build_spot_rest_app(ctx: HostContext) -> web.Application:
         The application.
     """
     host = SpotRestHost(ctx)
-    app = web.Application(middlewares=[_loopback_only, host.front_door])
+    # Every Kraken path (public and private) meets latency and faults; the control API does not.
+    door = front_door(
+        ctx,
+        HOST_NAME,
+        key_header="API-Key",
+        applies=lambda path: not path.startswith(CONTROL_PREFIX),
+        answers=_FAULT_ANSWERS,
+    )
+    app = web.Application(middlewares=[refuse_remote(), door])
     app.router.add_post(PRIVATE_PREFIX + "{method}", host.private)
     app.router.add_get("/0/public/Time", host.public_time)
     app.router.add_get("/0/public/SystemStatus", host.public_system_status)
-    if is_loopback(ctx.bind_host):
-        app.router.add_route("*", "/_sim/faults", host.control_faults)
-        app.router.add_post("/_sim/orders", host.control_orders)
-        app.router.add_post("/_sim/fill", host.control_fill)
-        app.router.add_route("*", "/_sim/arrivals", host.control_arrivals)
-        app.router.add_get("/_sim/state", host.control_state)
-        app.router.add_post("/_sim/accounts", host.control_accounts)
-        app.router.add_post("/_sim/rate_limits", host.control_limits)
-        app.router.add_post("/_sim/tokens/invalidate", host.control_invalidate_tokens)
+    add_controls(
+        app,
+        ctx,
+        [
+            ("*", "/_sim/faults", host.control_faults),
+            ("POST", "/_sim/orders", host.control_orders),
+            ("POST", "/_sim/fill", host.control_fill),
+            ("*", "/_sim/arrivals", host.control_arrivals),
+            ("GET", "/_sim/state", host.control_state),
+            ("POST", "/_sim/accounts", host.control_accounts),
+            ("POST", "/_sim/rate_limits", host.control_limits),
+            ("POST", "/_sim/tokens/invalidate", host.control_invalidate_tokens),
+        ],
+    )
     return app

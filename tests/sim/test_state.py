@@ -357,3 +357,37 @@ async def test_market_activity_task_starts_and_stops() -> None:
     count = len(events)
     await asyncio.sleep(0.05)
     assert len(events) == count
+
+
+async def test_replacing_a_clock_on_the_front_reaches_every_room() -> None:
+    # The rooms share one SimClock: tests and /_sim/ switch clocks and limits on the front.
+    ex = Exchange(seed=4)
+    ex.add_account("spot", "spot")
+    ex.clock = lambda: 1_700_000_000.0
+    ex.monotonic = lambda: 50.0
+    order = ex.add_order("spot", "XBT/USD", "buy", "limit", "1", "100")
+    assert order.opened_at == 1_700_000_000.0
+    token = ex.issue_token("spot")
+    assert token.issued_at == 1_700_000_000.0
+    assert ex.arm_deadman("spot", 60) == (1_700_000_000.0, 1_700_000_060.0)
+    ex.close()
+    assert ex.deadman_trigger_time("spot") is None
+    ex.clock = lambda: 1_700_000_000.0 + 900
+    assert ex.validate_token(token.token) is None  # expired by the new clock
+    assert all(ex.charge_spot_call("spot") for _ in range(20)) and not ex.charge_spot_call("spot")
+    ex.monotonic = lambda: 52.0  # two seconds later for the counters only: 1 call back
+    assert ex.charge_spot_call("spot") and not ex.charge_spot_call("spot")
+    ex.rate_limits_enabled = False
+    assert not ex.limits.enabled and ex.charge_spot_call("spot")
+
+
+def test_accounts_room_is_a_read_only_mapping_that_opens_the_book() -> None:
+    ex = Exchange(seed=4)
+    spot = ex.add_account("spot", "spot")
+    assert "spot" in ex.accounts and ex.accounts["spot"] is spot and list(ex.accounts) == ["spot"]
+    assert ex.account_by_key(spot.api_key) is spot and ex.account_by_key("nope") is None
+    assert ex.open_orders("spot") == [] and ex.counts()["spot"]["open"] == 0
+    with pytest.raises(KeyError):
+        ex.open_orders("ghost")
+    with pytest.raises(ValueError, match="account exists"):
+        ex.add_account("spot", "spot")
