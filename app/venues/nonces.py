@@ -7,6 +7,7 @@ and not when the clock steps back (max(last + 1, now)).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,6 +20,11 @@ log = logging.getLogger("app.venues.nonces")
 
 
 RESERVE_NS = 10_000_000_000  # persist 10 s of nanosecond nonces ahead
+
+
+def key_id(api_key: str) -> str:
+    """A stable, non-secret name for an API key (the nonce store's key; safe in logs)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
 class NonceSource:

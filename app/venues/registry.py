@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from app.core.accounts import AccountSpec, Credentials, Transport
 from app.core.orders import VenueKind
 from app.venues.base import Capabilities, Venue
-from app.venues.futures import FUTURES_CAPABILITIES, build_futures_venue
+from app.venues.futures.venue import FUTURES_CAPABILITIES, build_futures_venue
 from app.venues.nonces import NonceSource
-from app.venues.prime_ws import PRIME_CAPABILITIES, build_prime_venue
+from app.venues.prime.venue import PRIME_CAPABILITIES, build_prime_venue
 from app.venues.signing import is_valid_b64_secret
-from app.venues.spot import SPOT_CAPABILITIES, build_spot_venue
+from app.venues.spot.venue import SPOT_CAPABILITIES, build_spot_venue
 
 VenueFactory = Callable[[AccountSpec, Credentials, NonceSource], Venue]
 

@@ -16,7 +16,7 @@ from app.sim.faults import Faults
 from app.sim.server import SimServer
 from app.sim.state import Exchange
 from app.venues.nonces import NonceSource
-from app.venues.spot_rest import SpotRestVenue
+from app.venues.spot.rest import SpotRestVenue
 
 
 @dataclass

@@ -20,8 +20,8 @@ from app.sim.state import Exchange, SimOrder
 from app.venues.base import StreamEvent, StreamKind
 from app.venues.link import LinkSettings
 from app.venues.nonces import NonceSource
-from app.venues.spot_rest import SpotRestVenue
-from app.venues.spot_ws import SPOT_WS_LINK, SpotWsV1Venue, SpotWsV2Venue, SpotWsVenue
+from app.venues.spot.rest import SpotRestVenue
+from app.venues.spot.ws import SPOT_WS_LINK, SpotWsV1Venue, SpotWsV2Venue, SpotWsVenue
 
 ACCOUNT = "spot"
 

@@ -20,7 +20,7 @@ from app.sim.state import Exchange
 from app.ui.app import open_window
 from app.ui.main_window import MainWindow
 from app.venues.nonces import NonceSource
-from app.venues.spot_rest import SpotRestVenue
+from app.venues.spot.rest import SpotRestVenue
 from tests.ui.helpers import SPOT2_ORDERS, SPOT_ORDERS, SPOT_SYMBOLS, wait_until
 
 

@@ -34,7 +34,7 @@ from app.ui.dialogs import (
 from app.ui.main_window import MainWindow
 from app.venues.nonces import NonceSource
 from app.venues.registry import EndpointRole, endpoint
-from app.venues.spot_rest import SpotRestVenue
+from app.venues.spot.rest import SpotRestVenue
 from tests.ui.helpers import SPOT_ORDERS, wait_until
 
 GOOD_SECRET = "A" * 86 + "=="  # base64 of 64 bytes, shaped like a Kraken secret

@@ -21,7 +21,7 @@ from app.sim.futures import FuturesControls, FuturesHost, futures_host_spec
 from app.sim.server import SimServer
 from app.sim.state import Exchange, SimOrder
 from app.venues.base import StreamEvent, StreamKind, Venue
-from app.venues.futures import FuturesVenue
+from app.venues.futures.venue import FuturesVenue
 from app.venues.nonces import NonceSource
 from app.venues.registry import build_venue
 

@@ -18,9 +18,9 @@ from app.core.errors import (
 )
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Side, VenueKind
-from app.venues import futures_wire as wire
 from app.venues.base import StreamEvent, StreamKind
-from app.venues.futures_rest import CostBudget, rest_origin
+from app.venues.futures import wire
+from app.venues.futures.rest import CostBudget, rest_origin
 
 # Seed 003, components/examples/CancelOrderExample (verbatim shape).
 SEED_CANCEL_EXAMPLE = {

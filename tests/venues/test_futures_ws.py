@@ -11,8 +11,8 @@ import pytest
 from app.core.accounts import Credentials
 from app.core.ledger import CancelState, Outcome
 from app.venues.base import StreamKind
-from app.venues.futures import FUTURES_WS_LINK
-from app.venues.futures_ws import FuturesFeedProtocol
+from app.venues.futures.feed import FuturesFeedProtocol
+from app.venues.futures.venue import FUTURES_WS_LINK
 from app.venues.signing import futures_ws_sign
 
 # Kraken's published challenge and secret (API-FACTS 0.2).

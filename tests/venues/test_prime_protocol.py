@@ -12,9 +12,9 @@ import pytest
 from app.core.errors import VenueRejected
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, Order, Side, VenueKind
-from app.venues import prime_wire as wire
 from app.venues.base import StreamKind
-from app.venues.prime_protocol import PrimeProtocol, query_outcome
+from app.venues.prime import wire
+from app.venues.prime.protocol import PrimeProtocol, query_outcome
 
 NOW = 1_700_000_000.0
 

@@ -15,8 +15,8 @@ from app.core.accounts import Credentials
 from app.core.errors import MalformedReply
 from app.core.ledger import CancelState
 from app.core.orders import CancelRef, IdKind, Order, Side, VenueKind
-from app.venues import prime_wire as wire
-from app.venues.prime_ws import upgrade_headers
+from app.venues.prime import wire
+from app.venues.prime.venue import upgrade_headers
 from app.venues.signing import prime_ws_sign
 
 SEED = Path("/work/shared/kraken/seeds/002_c430d7872c4d2eac.txt")

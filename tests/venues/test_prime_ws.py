@@ -25,7 +25,7 @@ from app.sim.server import HostContext, HostSpec, SimServer
 from app.sim.state import Account, Exchange, MarketActivity
 from app.venues.base import StreamEvent, StreamKind, Venue
 from app.venues.link import LinkSettings
-from app.venues.prime_ws import PRIME_LINK, PrimeWsVenue
+from app.venues.prime.venue import PRIME_LINK, PrimeWsVenue
 
 _LINK_FIELDS = {f.name for f in dataclasses.fields(LinkSettings)}
 

@@ -16,8 +16,8 @@ from app.venues.base import Venue
 from app.venues.link import Connection as WsConnection
 from app.venues.nonces import NonceSource
 from app.venues.registry import EndpointRole, build_venue, endpoint
-from app.venues.spot import SpotVenue, build_spot_venue
-from app.venues.spot_ws import SpotWsV1Venue, SpotWsV2Venue, websockets_connect
+from app.venues.spot.venue import SpotVenue, build_spot_venue
+from app.venues.spot.ws import SpotWsV1Venue, SpotWsV2Venue, websockets_connect
 from tests.helpers.spot_ws import ACCOUNT, WsSim, streaming, ws_simulator
 
 pytestmark = pytest.mark.timeout(30)

@@ -14,7 +14,7 @@ from app.core.ledger import CancelState
 from app.core.orders import CancelRef, IdKind
 from app.core.plan import CancelIntent, CancelRequest, RequestForm, Scope, plan_cancel
 from app.venues.nonces import NonceSource
-from app.venues.spot_rest import SpotRestVenue
+from app.venues.spot.rest import SpotRestVenue
 from tests.helpers.sim import Sim
 
 

@@ -16,7 +16,7 @@ from app.core.errors import (
 )
 from app.core.ledger import CancelState
 from app.core.orders import Side
-from app.venues import spot_rest_wire as wire
+from app.venues.spot import rest_wire as wire
 
 OPEN_ORDERS = {
     "open": {

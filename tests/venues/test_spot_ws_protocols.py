@@ -15,9 +15,9 @@ from app.core.orders import CancelRef, IdKind, Order, Side, VenueKind
 from app.core.plan import CancelRequest, RequestForm
 from app.venues.base import CancelReply, DeadmanStatus, StreamKind
 from app.venues.sansio import Ticket
-from app.venues.spot_ws_common import SpotWsProtocol
-from app.venues.spot_ws_v1_protocol import SpotWsV1Protocol
-from app.venues.spot_ws_v2_protocol import SpotWsV2Protocol
+from app.venues.spot.ws_common import SpotWsProtocol
+from app.venues.spot.ws_v1_protocol import SpotWsV1Protocol
+from app.venues.spot.ws_v2_protocol import SpotWsV2Protocol
 
 OID = "OAAAAA-BBBBB-CCCCCC"
 REPORT = {

@@ -10,7 +10,7 @@ import pytest
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order
 from app.core.plan import CancelRequest, RequestForm
-from app.venues.spot_ws import SpotWsV1Venue
+from app.venues.spot.ws import SpotWsV1Venue
 from tests.helpers.spot_ws import ACCOUNT, WsSim, streaming, ws_simulator
 
 pytestmark = pytest.mark.timeout(30)

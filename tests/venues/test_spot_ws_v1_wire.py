@@ -10,9 +10,9 @@ import pytest
 from app.core.errors import MalformedReply
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Side
-from app.venues import spot_ws_v1_wire as wire
 from app.venues.base import StreamKind
-from app.venues.spot_ws_common import Heartbeat, Reply, SystemStatus
+from app.venues.spot import ws_v1_wire as wire
+from app.venues.spot.ws_common import Heartbeat, Reply, SystemStatus
 
 TOKEN = "0000000000000000000000000000000000000000"
 

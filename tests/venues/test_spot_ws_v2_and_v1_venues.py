@@ -19,7 +19,7 @@ from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order, Side, VenueKind
 from app.core.plan import CancelIntent, CancelRequest, RequestForm, Scope, plan_cancel
 from app.venues.base import StreamKind, Venue
-from app.venues.spot_ws import SpotWsVenue
+from app.venues.spot.ws import SpotWsVenue
 from tests.helpers.spot_ws import ACCOUNT, Recorder, WsSim, streaming, venue_kw, ws_simulator
 
 pytestmark = pytest.mark.timeout(30)

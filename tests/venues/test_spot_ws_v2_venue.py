@@ -16,7 +16,7 @@ from app.core.accounts import LinkState
 from app.core.errors import VenueUnavailable
 from app.core.orders import CancelRef
 from app.core.plan import CancelRequest, RequestForm
-from app.venues.spot_ws_common import rfc3339_to_unix
+from app.venues.spot.ws_common import rfc3339_to_unix
 from tests.helpers.spot_ws import ACCOUNT, WsSim, streaming, ws_simulator
 
 pytestmark = pytest.mark.timeout(30)

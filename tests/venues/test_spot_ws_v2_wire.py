@@ -10,9 +10,9 @@ import pytest
 from app.core.errors import AuthError, MalformedReply, RateLimited, VenueRejected
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Side
-from app.venues import spot_ws_common as common
-from app.venues import spot_ws_v2_wire as wire
 from app.venues.base import StreamKind
+from app.venues.spot import ws_common as common
+from app.venues.spot import ws_v2_wire as wire
 
 TOKEN = "TxxxxxxxxxOxxxxxxxxxxKxxxxxxxExxxxxxxxN"
 

@@ -7,12 +7,12 @@ import logging
 from app.core.accounts import Credentials
 from app.core.errors import MalformedReply
 from app.core.orders import Order
-from app.venues import futures_wire as wire
 from app.venues.base import StreamEvent, StreamKind
+from app.venues.futures import wire
 from app.venues.sansio import SessionProtocol, Ticket
 from app.venues.signing import futures_ws_sign
 
-log = logging.getLogger("app.venues.futures_ws")
+log = logging.getLogger("app.venues.futures.feed")
 
 MAX_FRAME = 64 * 1024 * 1024  # a snapshot of 10,000+ orders is several MB
 PING_INTERVAL_S = 30.0  # Kraken closes a socket silent for 60 s; the SDK pings every 30 s

@@ -8,10 +8,10 @@ from typing import Any
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import IdKind
 from app.core.plan import CancelRequest, RequestForm
-from app.venues import spot_ws_v1_wire as wire
 from app.venues.base import CancelReply
 from app.venues.sansio import Ticket
-from app.venues.spot_ws_common import (
+from app.venues.spot import ws_v1_wire as wire
+from app.venues.spot.ws_common import (
     UNKNOWN_ORDER,
     Book,
     Reply,

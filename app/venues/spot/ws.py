@@ -16,16 +16,16 @@ from app.core.errors import AuthError, MalformedReply, PermissionDenied, Transpo
 from app.core.ledger import Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
-from app.venues import spot_ws_v1_wire, spot_ws_v2_wire
 from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
 from app.venues.link import Connection, Link, LinkSettings
 from app.venues.sansio import Ticket
-from app.venues.spot_rest import SpotRestVenue
-from app.venues.spot_ws_common import SpotWsProtocol, is_token_error
-from app.venues.spot_ws_v1_protocol import SpotWsV1Protocol
-from app.venues.spot_ws_v2_protocol import SpotWsV2Protocol
+from app.venues.spot import ws_v1_wire, ws_v2_wire
+from app.venues.spot.rest import SpotRestVenue
+from app.venues.spot.ws_common import SpotWsProtocol, is_token_error
+from app.venues.spot.ws_v1_protocol import SpotWsV1Protocol
+from app.venues.spot.ws_v2_protocol import SpotWsV2Protocol
 
-log = logging.getLogger("app.venues.spot_ws")
+log = logging.getLogger("app.venues.spot.ws")
 
 T = TypeVar("T")
 
@@ -251,9 +251,7 @@ class SpotWsVenue:
 class SpotWsV2Venue(SpotWsVenue):
     """One Spot account over WebSocket v2 (``ws-auth.kraken.com/v2``): executions and cancels."""
 
-    limits = VenueLimits(
-        max_batch=spot_ws_v2_wire.BATCH_MAX, min_batch=spot_ws_v2_wire.BATCH_MIN, cancel_all=True
-    )
+    limits = VenueLimits(max_batch=ws_v2_wire.BATCH_MAX, min_batch=ws_v2_wire.BATCH_MIN, cancel_all=True)
     protocol_name = "spot-ws-v2"
     protocol_class = SpotWsV2Protocol
 
@@ -261,6 +259,6 @@ class SpotWsV2Venue(SpotWsVenue):
 class SpotWsV1Venue(SpotWsVenue):
     """One Spot account over the legacy WebSocket v1 (``ws-auth.kraken.com``): openOrders and cancels."""
 
-    limits = VenueLimits(max_batch=spot_ws_v1_wire.LIST_MAX, min_batch=2, cancel_all=True)
+    limits = VenueLimits(max_batch=ws_v1_wire.LIST_MAX, min_batch=2, cancel_all=True)
     protocol_name = "spot-ws-v1"
     protocol_class = SpotWsV1Protocol

@@ -16,10 +16,10 @@ from app.core.orders import Order, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
 from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
 from app.venues.nonces import NonceSource
-from app.venues.spot_rest import SpotRestVenue
-from app.venues.spot_ws import Connect, SpotWsV1Venue, SpotWsV2Venue, SpotWsVenue
+from app.venues.spot.rest import SpotRestVenue
+from app.venues.spot.ws import Connect, SpotWsV1Venue, SpotWsV2Venue, SpotWsVenue
 
-log = logging.getLogger("app.venues.spot")
+log = logging.getLogger("app.venues.spot.venue")
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ class SpotVenue:
     """One Spot account: REST plus the WebSocket chosen to stream and the one chosen to cancel.
 
     Rules kept:
-    - ``streams`` is True when a WebSocket streams; with REST streaming the desk polls
+    - ``capabilities.streaming`` is True when a WebSocket streams; with REST streaming the desk polls
       ``list_open_orders`` and ``run_stream`` is not used;
     - cancels (and the dead man's switch) go over the cancel socket when it is live or can be
       reached; when the socket is known down, or cannot be reached (nothing was sent), they go
@@ -153,7 +153,7 @@ class SpotVenue:
         )
 
     async def run_stream(self, sink: StreamSink, link: LinkSink) -> None:
-        """Run the WebSocket stream (only when ``streams``; REST accounts are polled)."""
+        """Run the WebSocket stream (only when ``capabilities.streaming``; REST accounts are polled)."""
         if self.stream_venue is None:
             raise NotImplementedError("this Spot account polls REST; it does not stream")
         await self.stream_venue.run_stream(sink, link)

@@ -1,9 +1,8 @@
-"""Kraken Spot REST venue: the thin I/O loop around ``spot_rest_wire`` and ``signing``."""
+"""Kraken Spot REST venue: the thin I/O loop around ``rest_wire`` and ``signing``."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,21 +14,16 @@ from app.core.errors import MalformedReply, PermissionDenied, VenueRejected
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import IdKind, Order, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
-from app.venues import spot_rest_wire as wire
 from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
 from app.venues.http import error_for_transport, new_client
-from app.venues.nonces import NonceSource
+from app.venues.nonces import NonceSource, key_id
 from app.venues.signing import spot_rest_sign
+from app.venues.spot import rest_wire as wire
 
-log = logging.getLogger("app.venues.spot_rest")
+log = logging.getLogger("app.venues.spot.rest")
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 PROBE_CL_ORD_ID = "kcc-permission-probe"  # cancelling it is harmless: no such order exists
-
-
-def key_id(api_key: str) -> str:
-    """A stable, non-secret name for an API key (nonce store key, logs)."""
-    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
 class SpotRestVenue:
@@ -37,7 +31,7 @@ class SpotRestVenue:
 
     Rules: every private call takes the next nonce and is sent while holding the key's lock, so
     nonces reach Kraken in increasing order (API-FACTS 1.2); the body is signed exactly as sent.
-    Listing is by polling (``streams`` is False).
+    Listing is by polling (``capabilities.streaming`` is False).
     """
 
     kind = VenueKind.SPOT

@@ -12,7 +12,7 @@ from app.core.errors import MalformedReply, VenueError
 from app.core.ledger import Outcome
 from app.core.orders import CancelRef, IdKind, Order, Side, VenueKind
 from app.venues.base import StreamEvent, StreamKind
-from app.venues.spot_ws_common import (
+from app.venues.spot.ws_common import (
     DEADMAN_MAX_S,
     Heartbeat,
     Ignored,
@@ -28,7 +28,7 @@ from app.venues.spot_ws_common import (
     userref_or_none,
 )
 
-log = logging.getLogger("app.venues.spot_ws_v2_wire")
+log = logging.getLogger("app.venues.spot.ws_v2_wire")
 
 # batch_cancel takes 2..50 ids per request (seed 004, docs "Batch Cancel").
 BATCH_MIN = 2

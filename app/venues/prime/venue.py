@@ -30,13 +30,13 @@ from app.core.errors import (
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, Order, Side, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
-from app.venues import prime_wire as wire
 from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
 from app.venues.link import Connection, Link, LinkSettings
-from app.venues.prime_protocol import AUTH_HELP, PrimeProtocol
+from app.venues.prime import wire
+from app.venues.prime.protocol import AUTH_HELP, PrimeProtocol
 from app.venues.signing import prime_ws_sign
 
-log = logging.getLogger("app.venues.prime_ws")
+log = logging.getLogger("app.venues.prime.venue")
 
 # Kraken documents no maximum number of entries in an OrderCancelRequest's data[] (seed 002).
 # 100 keeps one frame near 20 KB (about 200 bytes per entry), far under common WebSocket gateway

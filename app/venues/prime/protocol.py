@@ -10,8 +10,8 @@ from typing import Any
 from app.core.errors import VenueRejected
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import Order
-from app.venues import prime_wire as wire
 from app.venues.base import StreamEvent, StreamKind
+from app.venues.prime import wire
 from app.venues.sansio import SessionProtocol, Ticket
 
 log = logging.getLogger("app.venues.prime")

@@ -9,10 +9,10 @@ from app.core.errors import MalformedReply
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import IdKind
 from app.core.plan import CancelRequest, RequestForm
-from app.venues import spot_ws_v2_wire as wire
 from app.venues.base import CancelReply
 from app.venues.sansio import Ticket
-from app.venues.spot_ws_common import (
+from app.venues.spot import ws_v2_wire as wire
+from app.venues.spot.ws_common import (
     UNKNOWN_ORDER,
     Book,
     Reply,

@@ -16,20 +16,20 @@ from app.core.errors import AuthError
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
-from app.venues import futures_wire as wire
 from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
-from app.venues.futures_rest import FuturesRest
-from app.venues.futures_ws import MAX_FRAME, PING_INTERVAL_S, PING_TIMEOUT_S, FuturesFeedProtocol
+from app.venues.futures import wire
+from app.venues.futures.feed import MAX_FRAME, PING_INTERVAL_S, PING_TIMEOUT_S, FuturesFeedProtocol
+from app.venues.futures.rest import FuturesRest
 from app.venues.link import Connection, Link, LinkSettings
 from app.venues.nonces import NonceSource
 
-log = logging.getLogger("app.venues.futures")
+log = logging.getLogger("app.venues.futures.venue")
 
 PROBE_CLI_ORD_ID = "kcc-permission-probe"  # cancelling it is harmless: no such order exists
 OPTION_PROCESS_BEFORE = "process_before_ms"
 
 
-# batchorder has no documented maximum: see futures_wire.BATCH_MAX. Each instruction names its
+# batchorder has no documented maximum: see wire.BATCH_MAX. Each instruction names its
 # own id field, so order ids and client ids may share a batch.
 FUTURES_CAPABILITIES = Capabilities(
     VenueLimits(

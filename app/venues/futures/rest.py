@@ -13,13 +13,12 @@ import httpx
 from app.core.accounts import Credentials
 from app.core.errors import RateLimited
 from app.core.orders import CancelRef, Order
-from app.venues import futures_wire as wire
+from app.venues.futures import wire
 from app.venues.http import error_for_transport, new_client
-from app.venues.nonces import NonceSource
+from app.venues.nonces import NonceSource, key_id
 from app.venues.signing import futures_rest_sign
-from app.venues.spot_rest import key_id
 
-log = logging.getLogger("app.venues.futures_rest")
+log = logging.getLogger("app.venues.futures.rest")
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 _FORM = "application/x-www-form-urlencoded"
@@ -42,7 +41,7 @@ class CostBudget:
     """The client's copy of Kraken's 500-units-per-10-s budget (API-FACTS 7.3), as a token bucket.
 
     Rules: a call takes its cost from the bucket, which refills at 50 units/s up to 480 (20 kept
-    in hand for clock skew, see ``futures_wire.CLIENT_BUDGET``); a call
+    in hand for clock skew, see ``wire.CLIENT_BUDGET``); a call
     that does not fit waits until it does. After ``apiLimitExceeded`` (our estimate was wrong:
     another program shares the key, or Kraken counts differently) the bucket empties and calls
     wait a back-off that doubles on each miss (1 s up to 10 s) and resets on success.
@@ -158,7 +157,7 @@ class FuturesRest:
             The reply object (``result`` was ``success``).
 
         Raises:
-            VenueError: as ``futures_wire.parse_envelope``; TransportError on timeout or a
+            VenueError: as ``wire.parse_envelope``; TransportError on timeout or a
                 dropped connection; VenueUnavailable when the connection could not be made.
         """
         path = f"{wire.API_PREFIX}/{endpoint}"

@@ -16,13 +16,13 @@ from app.core.errors import AuthError, MalformedReply, PermissionDenied, Transpo
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order
 from app.core.plan import CancelRequest
-from app.venues import spot_rest_wire
 from app.venues.base import CancelReply, DeadmanStatus, StreamEvent
 from app.venues.sansio import SessionProtocol, Ticket
+from app.venues.spot import rest_wire as spot_rest_wire
 
 T = TypeVar("T")
 
-log = logging.getLogger("app.venues.spot_ws")
+log = logging.getLogger("app.venues.spot.ws")
 
 UNKNOWN_ORDER = spot_rest_wire.UNKNOWN_ORDER
 

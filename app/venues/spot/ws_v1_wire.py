@@ -10,9 +10,9 @@ from typing import Any
 from app.core.errors import MalformedReply
 from app.core.ledger import Outcome
 from app.core.orders import CancelRef, IdKind, Order
-from app.venues import spot_rest_wire
 from app.venues.base import StreamEvent, StreamKind
-from app.venues.spot_ws_common import (
+from app.venues.spot import rest_wire as spot_rest_wire
+from app.venues.spot.ws_common import (
     DEADMAN_MAX_S,
     Heartbeat,
     Ignored,
@@ -24,7 +24,7 @@ from app.venues.spot_ws_common import (
     removal_outcome,
 )
 
-log = logging.getLogger("app.venues.spot_ws_v1_wire")
+log = logging.getLogger("app.venues.spot.ws_v1_wire")
 
 # v1 documents no size limit for cancelOrder lists; the console sends at most 50 ids, the cap of
 # REST CancelOrderBatch and v2 batch_cancel, which share the same engine counter (API-FACTS 7.2).

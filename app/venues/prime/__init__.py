@@ -1,0 +1,1 @@
+"""Kraken Prime: the WebSocket with its Order and ExecutionReport streams."""
