@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+import websockets.asyncio.client
 import websockets.exceptions
 
 from app.core.accounts import LinkState
@@ -49,6 +50,45 @@ class Connection(Protocol):
     async def close(self) -> None:
         """Close the connection."""
         ...
+
+
+async def open_websocket(
+    url: str,
+    *,
+    max_size: int,
+    headers: dict[str, str] | None = None,
+    open_timeout_s: float = 10.0,
+    ping_interval_s: float | None = 20.0,
+    ping_timeout_s: float | None = 20.0,
+) -> Connection:
+    """Open a client socket with the ``websockets`` library (the one place every venue does it).
+
+    Args:
+        url: ``wss://...`` (or ``ws://`` for a simulator on loopback).
+        max_size: the largest frame accepted (snapshots of thousands of orders are megabytes).
+        headers: extra headers for the HTTP upgrade (Prime signs there).
+        open_timeout_s: TCP, TLS and the upgrade.
+        ping_interval_s: protocol-level pings (None: off, the venue pings itself).
+        ping_timeout_s: how long such a ping may go unanswered.
+
+    Returns:
+        The open connection.
+
+    Raises:
+        websockets.exceptions.InvalidStatus: the upgrade was refused (e.g. HTTP 401).
+        OSError, TimeoutError, websockets.exceptions.WebSocketException: no connection.
+    """
+    conn: Connection = await websockets.asyncio.client.connect(
+        url,
+        additional_headers=headers,
+        open_timeout=open_timeout_s,
+        ping_interval=ping_interval_s,
+        ping_timeout=ping_timeout_s,
+        close_timeout=2.0,
+        max_size=max_size,
+        user_agent_header="kraken-cancel-console",
+    )
+    return conn
 
 
 Opener = Callable[[], Awaitable[tuple[Connection, P]]]

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
-import websockets.asyncio.client
 
 from app.core.accounts import AccountSpec, Credentials, KeyCheck
 from app.core.errors import AuthError
@@ -20,7 +19,7 @@ from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, 
 from app.venues.futures import wire
 from app.venues.futures.feed import MAX_FRAME, PING_INTERVAL_S, PING_TIMEOUT_S, FuturesFeedProtocol
 from app.venues.futures.rest import FuturesRest
-from app.venues.link import Connection, Link, LinkSettings
+from app.venues.link import Connection, Link, LinkSettings, open_websocket
 from app.venues.nonces import NonceSource
 
 log = logging.getLogger("app.venues.futures.venue")
@@ -58,16 +57,13 @@ Connect = Callable[[str], Awaitable[Connection]]
 
 
 async def _websockets_connect(url: str) -> Connection:
-    conn: Connection = await websockets.asyncio.client.connect(
+    return await open_websocket(
         url,
-        ping_interval=PING_INTERVAL_S,
-        ping_timeout=PING_TIMEOUT_S,
-        open_timeout=FUTURES_WS_LINK.open_timeout_s,
-        close_timeout=2.0,
         max_size=MAX_FRAME,
-        user_agent_header="kraken-cancel-console",
+        open_timeout_s=FUTURES_WS_LINK.open_timeout_s,
+        ping_interval_s=PING_INTERVAL_S,
+        ping_timeout_s=PING_TIMEOUT_S,
     )
-    return conn
 
 
 class FuturesVenue:

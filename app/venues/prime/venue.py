@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from app.core.accounts import AccountSpec, Credentials, KeyCheck
@@ -31,7 +30,7 @@ from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, Order, Side, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
 from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
-from app.venues.link import Connection, Link, LinkSettings
+from app.venues.link import Connection, Link, LinkSettings, open_websocket
 from app.venues.prime import wire
 from app.venues.prime.protocol import AUTH_HELP, PrimeProtocol
 from app.venues.signing import prime_ws_sign
@@ -78,16 +77,9 @@ async def default_connect(url: str, headers: dict[str, str], open_timeout: float
         InvalidStatus: the upgrade was refused (e.g. HTTP 401).
         OSError: the host could not be reached.
     """
-    conn: Connection = await ws_connect(
-        url,
-        additional_headers=headers,
-        open_timeout=open_timeout,
-        ping_interval=None,
-        close_timeout=2.0,
-        max_size=MAX_FRAME_BYTES,
-        user_agent_header="kraken-cancel-console",
+    return await open_websocket(
+        url, max_size=MAX_FRAME_BYTES, headers=headers, open_timeout_s=open_timeout, ping_interval_s=None
     )
-    return conn
 
 
 def upgrade_headers(url: str, credentials: Credentials, now: float) -> dict[str, str]:

@@ -9,15 +9,13 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
-import websockets.asyncio.client
-
 from app.core.accounts import KeyCheck, LinkState
 from app.core.errors import AuthError, MalformedReply, PermissionDenied, TransportError, VenueUnavailable
 from app.core.ledger import Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
 from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
-from app.venues.link import Connection, Link, LinkSettings
+from app.venues.link import Connection, Link, LinkSettings, open_websocket
 from app.venues.sansio import Ticket
 from app.venues.spot import ws_v1_wire, ws_v2_wire
 from app.venues.spot.rest import SpotRestVenue
@@ -48,24 +46,8 @@ Connect = Callable[[str], Awaitable[Connection]]
 
 
 async def websockets_connect(url: str) -> Connection:
-    """Open a client connection with the ``websockets`` library's asyncio client.
-
-    Args:
-        url: ``wss://ws-auth.kraken.com/v2`` or a simulator URL.
-
-    Returns:
-        The open connection.
-    """
-    conn: Connection = await websockets.asyncio.client.connect(
-        url,
-        open_timeout=10,
-        ping_interval=20,
-        ping_timeout=20,
-        close_timeout=2,
-        max_size=MAX_FRAME,
-        user_agent_header="kraken-cancel-console",
-    )
-    return conn
+    """Open a Spot socket: protocol pings every 20 s besides Kraken's own ping."""
+    return await open_websocket(url, max_size=MAX_FRAME)
 
 
 class SpotWsVenue:
