@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from app.core.accounts import KeyCheck, LinkState
+from app.core.events import Event
 from app.core.ledger import Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
@@ -61,6 +62,7 @@ class StreamKind(enum.StrEnum):
     SNAPSHOT = "snapshot"  # the full list of open orders: replace what we have
     UPSERT = "upsert"  # an order is new or changed
     REMOVED = "removed"  # an order left the book
+    PROBLEM = "problem"  # something the venue sent was skipped (``detail`` says what)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +70,15 @@ class StreamEvent:
     """One message from a venue's live order stream, already decoded.
 
     For REMOVED: ``reason`` is the venue's words and ``outcome`` what it proves: CANCELLED only
-    when the venue gave a cancel reason, FILLED when it filled, else ALREADY_GONE.
+    when the venue gave a cancel reason, FILLED when it filled, else ALREADY_GONE. For PROBLEM:
+    ``detail`` says what was skipped (one malformed order is one skipped order, never the stream).
     """
 
     kind: StreamKind
     orders: tuple[Order, ...] = ()
     order_id: str | None = None
     outcome: Outcome | None = None
+    detail: str | None = None
 
 
 StreamSink = Callable[[StreamEvent], None]
@@ -92,6 +96,7 @@ class Venue(Protocol):
     account_id: str
     kind: VenueKind
     capabilities: Capabilities
+    problems: Event[str]  # what was skipped from a listing or stream (shown in Activity)
 
     async def list_open_orders(self) -> list[Order]:
         """Every open order of the account."""

@@ -25,6 +25,7 @@ import websockets.exceptions
 
 from app.core.accounts import LinkState
 from app.core.errors import AuthError, PermissionDenied, TransportError, VenueError, VenueUnavailable
+from app.core.events import Event
 from app.core.ledger import Outcome
 from app.venues.backoff import jittered_backoff
 from app.venues.base import LinkSink, StreamEvent, StreamKind, StreamSink
@@ -230,6 +231,7 @@ class Link(Generic[P]):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         rng: random.Random | None = None,
+        problems: Event[str] | None = None,
     ) -> None:
         """Configure; nothing connects until ``run`` or a request needs it.
 
@@ -240,8 +242,10 @@ class Link(Generic[P]):
             clock: monotonic seconds (keep-alive and back-off bookkeeping).
             sleep: waits between reconnects and keep-alive checks (default ``asyncio.sleep``).
             rng: the jitter source.
+            problems: where PROBLEM events go (what a protocol skipped), instead of the sink.
         """
         self.name = name
+        self.problems: Event[str] = problems if problems is not None else Event(f"{name} problems")
         self.settings = settings or LinkSettings()
         self.outcomes = OutcomeCache(self.settings.outcomes_kept)
         self.state: LinkState | None = None
@@ -398,6 +402,10 @@ class Link(Generic[P]):
 
     def _deliver(self, session: Session[P]) -> None:
         for event in session.proto.events_received():
+            if event.kind is StreamKind.PROBLEM:
+                log.warning("%s: %s", self.name, event.detail)
+                self.problems.emit(event.detail or "the venue sent something unreadable")
+                continue
             if event.kind is StreamKind.REMOVED and event.order_id and event.outcome is not None:
                 self.outcomes.record(event.order_id, event.outcome)
             sink = self._sink

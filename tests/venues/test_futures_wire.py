@@ -369,13 +369,16 @@ def test_open_orders_example_to_orders() -> None:
 def test_open_orders_malformed() -> None:
     with pytest.raises(MalformedReply):
         wire.parse_open_orders("a", {"result": "success"})
-    bad = {"openOrders": [{"order_id": "x", "symbol": "PF_XBTUSD", "side": "buy", "unfilledSize": "abc"}]}
-    with pytest.raises(MalformedReply):
-        wire.parse_open_orders("a", bad)
-    with pytest.raises(MalformedReply):
-        wire.parse_open_orders(
-            "a", {"openOrders": [{"order_id": "x", "symbol": "S", "side": "up", "unfilledSize": 1}]}
-        )
+    good = {"order_id": "ok", "symbol": "PF_XBTUSD", "side": "buy", "unfilledSize": 1, "filledSize": 0}
+    bad = [
+        {"order_id": "x", "symbol": "PF_XBTUSD", "side": "buy", "unfilledSize": "abc"},
+        {"order_id": "y", "symbol": "S", "side": "up", "unfilledSize": 1},
+        "not an object",
+    ]
+    problems: list[str] = []
+    # One bad order is one skipped order: the rest of the account still lists.
+    assert [o.order_id for o in wire.parse_open_orders("a", {"openOrders": [*bad, good]}, problems)] == ["ok"]
+    assert len(problems) == 3 and "abc" in problems[0]
 
 
 # --------------------------------------------------------------------------- batch, cancel all, deadman

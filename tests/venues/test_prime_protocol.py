@@ -243,5 +243,6 @@ def test_one_malformed_order_is_one_skipped_order() -> None:
     bad = entry("B")
     bad["Side"] = "Sideways"
     proto.receive(stream(order_reqid, "Order", [bad, entry("C")]))
-    [upsert] = proto.events_received()
+    problem, upsert = proto.events_received()
+    assert problem.kind is StreamKind.PROBLEM and "Sideways" in (problem.detail or "")
     assert [o.order_id for o in upsert.orders] == ["C"] and proto.failure is None

@@ -124,8 +124,9 @@ def test_throttled_carries_retry_after() -> None:
 @pytest.mark.parametrize(
     ("status", "ctype", "body", "cls"),
     [
-        (502, "text/html", b"<html><body>502 Bad Gateway</body></html>", VenueUnavailable),
-        (503, "application/json", b"{}", VenueUnavailable),
+        (502, "text/html", b"<html><body>502 Bad Gateway</body></html>", TransportError),
+        (503, "application/json", b"{}", TransportError),
+        (524, "text/html", b"<html>A timeout occurred</html>", TransportError),
         (429, "text/plain", b"slow down", RateLimited),
         (200, "text/html", b"<!DOCTYPE html><html>cloudflare</html>", MalformedReply),
         (200, "application/json", b"{not json", MalformedReply),
@@ -145,10 +146,15 @@ def test_malformed_reply_and_transport_error_mean_effect_unknown() -> None:
 
 
 def test_malformed_order_entries() -> None:
-    with pytest.raises(MalformedReply):
-        wire.parse_open_orders("a", {"open": {"X": {"descr": {"type": "buy"}}}})
-    with pytest.raises(MalformedReply):
-        wire.parse_open_orders("a", {"open": {"X": {"descr": {"pair": "XBTUSD", "type": "up"}, "vol": "1"}}})
+    good = {"descr": {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "price": "1"}, "vol": "1"}
+    bad = {
+        "X": {"descr": {"type": "buy"}},
+        "Y": {"descr": {"pair": "XBTUSD", "type": "up"}, "vol": "1"},
+        "Z": 7,
+    }
+    problems: list[str] = []
+    listed = wire.parse_open_orders("a", {"open": {**bad, "OK": good}}, problems)
+    assert [o.order_id for o in listed] == ["OK"] and len(problems) == 3
     with pytest.raises(MalformedReply):
         wire.parse_open_orders("a", {"closed": {}})
     with pytest.raises(MalformedReply):

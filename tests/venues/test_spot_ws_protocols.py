@@ -179,7 +179,7 @@ def test_v2_unknown_order_is_already_gone_and_other_errors_are_raised() -> None:
     first, second = sent(proto)
     proto.receive(v2_reply(first["req_id"], success=False, error="EOrder:Unknown order"))
     proto.receive(v2_reply(second["req_id"], success=False, error="EOrder:Rate limit exceeded"))
-    assert gone.result().outcomes[OID].state is CancelState.ALREADY_GONE
+    assert gone.result().outcomes[OID].state is CancelState.UNKNOWN  # checked by the desk next
     with pytest.raises(RateLimited):
         limited.result()
 
@@ -300,7 +300,7 @@ def test_v1_handshake_and_single_cancel_answers_about_that_order() -> None:
         )
     )
     assert ok.result().outcomes == {OID: Outcome(CancelState.CANCELLED)}
-    assert gone.result().outcomes["OBBBBB-BBBBB-BBBBBB"].state is CancelState.ALREADY_GONE
+    assert gone.result().outcomes["OBBBBB-BBBBB-BBBBBB"].state is CancelState.UNKNOWN
 
 
 def test_v1_many_ids_give_a_count_and_one_kind_of_refusal_is_raised() -> None:

@@ -35,7 +35,14 @@ def test_cancel_order_request_has_the_seed_shape_plus_reqid() -> None:
 
 def test_cancel_order_by_client_ids_and_userrefs() -> None:
     by_client = json.loads(wire.encode_cancel_order(TOKEN, 1, [CancelRef(IdKind.CLIENT_ID, "grid-1")]))
-    assert by_client == {"event": "cancelOrder", "token": TOKEN, "cl_ord_id": ["grid-1"], "reqid": 1}
+    # txid is required by the schema (seed 000): empty beside the client ids.
+    assert by_client == {
+        "event": "cancelOrder",
+        "token": TOKEN,
+        "txid": [],
+        "cl_ord_id": ["grid-1"],
+        "reqid": 1,
+    }
     by_ref = json.loads(wire.encode_cancel_order(TOKEN, 2, [CancelRef(IdKind.USERREF, "1001")]))
     assert by_ref["txid"] == ["1001"]
     with pytest.raises(ValueError, match="integer"):

@@ -146,17 +146,20 @@ async def test_cancel_through_the_planner(
         await rec.until(lambda: len(rec.removed()) == n)
 
 
-async def test_unknown_and_already_gone_single(ws_sim: WsSim, proto: str) -> None:
+async def test_unknown_and_already_gone_single_are_checked_not_guessed(ws_sim: WsSim, proto: str) -> None:
     [order] = ws_sim.add(1)
     venue = make(ws_sim, proto)
     never = ghost()
     reply = await venue.execute(CancelRequest(ACCOUNT, RequestForm.SINGLE, (CancelRef.of(never),), (never,)))
-    assert reply.outcomes[never.order_id].state is CancelState.ALREADY_GONE
+    # "Unknown/Invalid order" proves nothing by itself (API-FACTS 11): unknown until checked.
+    assert reply.outcomes[never.order_id].state is CancelState.UNKNOWN
+    assert (await venue.confirm([never]))[never.order_id].state is CancelState.ALREADY_GONE
     listed_order = (await listed(venue, {order.order_id}))[0]
     request = CancelRequest(ACCOUNT, RequestForm.SINGLE, (CancelRef.of(listed_order),), (listed_order,))
     assert (await venue.execute(request)).outcomes == {order.order_id: Outcome(CancelState.CANCELLED)}
-    # A retry of the same cancel: Kraken no longer knows it; that is "already gone", not "cancelled".
-    assert (await venue.execute(request)).outcomes[order.order_id].state is CancelState.ALREADY_GONE
+    # A retry of the same cancel: Kraken no longer knows it; checking finds it cancelled.
+    assert (await venue.execute(request)).outcomes[order.order_id].state is CancelState.UNKNOWN
+    assert (await venue.confirm([listed_order]))[order.order_id].state is CancelState.CANCELLED
 
 
 async def test_batch_with_some_unknown_ids(ws_sim: WsSim, proto: str) -> None:

@@ -377,12 +377,22 @@ def test_a_new_snapshot_replaces_everything() -> None:
     assert event.kind is StreamKind.SNAPSHOT and event.orders == () and len(book) == 0
 
 
-def test_a_report_with_a_bad_side_is_malformed() -> None:
+def test_a_report_with_a_bad_side_is_one_skipped_order_in_a_snapshot_and_a_resync_in_an_update() -> None:
     book = wire.ExecutionsBook("acct")
     message = wire.parse_message(
         '{"channel":"executions","type":"snapshot","data":[{"order_id":"O1","symbol":"BTC/USD",'
-        '"side":"up","order_qty":1}],"sequence":1}'
+        '"side":"up","order_qty":1},{"order_id":"O2","symbol":"BTC/USD","side":"buy","order_qty":1},'
+        '{"no_id":true}],"sequence":1}'
     )
     assert isinstance(message, wire.Executions)
-    with pytest.raises(MalformedReply):
-        book.apply(message)
+    events = book.apply(message)
+    assert [e.kind for e in events] == [StreamKind.PROBLEM, StreamKind.PROBLEM, StreamKind.SNAPSHOT]
+    assert "without an order id" in (events[0].detail or "") and "O1" in (events[1].detail or "")
+    assert [o.order_id for o in events[-1].orders] == ["O2"]
+    update = wire.parse_message(
+        '{"channel":"executions","type":"update","data":[{"order_id":"O3","symbol":"BTC/USD",'
+        '"side":"up","order_qty":1}],"sequence":2}'
+    )
+    assert isinstance(update, wire.Executions)
+    with pytest.raises(MalformedReply):  # our copy may be wrong: the protocol resubscribes
+        book.apply(update)

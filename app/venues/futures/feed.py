@@ -54,11 +54,14 @@ class FuturesFeedProtocol(SessionProtocol):
 
     def receive(self, frame: str | bytes) -> None:
         """Take one frame: the challenge, the subscription's answer, the snapshot or a delta."""
+        problems: list[str] = []
         try:
-            message = wire.parse_ws(self.account_id, frame, self.feed)
+            message = wire.parse_ws(self.account_id, frame, self.feed, problems)
         except MalformedReply as e:
             self._fail_connection(f"could not read a message from Kraken Futures: {e}")
             return
+        for text in problems:
+            self._emit(StreamEvent(StreamKind.PROBLEM, detail=f"skipped an order in the feed: {text}"))
         if isinstance(message, wire.WsChallenge):
             signed = futures_ws_sign(message.message, self._creds.secret)
             self._send(wire.ws_subscribe(self.feed, self._creds.api_key, message.message, signed))

@@ -191,10 +191,10 @@ class FuturesRest:
         self.budget.succeeded()
         return data
 
-    async def open_orders(self, account_id: str) -> list[Order]:
-        """GET openorders (cost 2)."""
+    async def open_orders(self, account_id: str, problems: list[str] | None = None) -> list[Order]:
+        """GET openorders (cost 2); malformed entries are skipped and told to ``problems``."""
         data = await self.call("GET", "openorders", (), wire.COST_OPEN_ORDERS)
-        return wire.parse_open_orders(account_id, data)
+        return wire.parse_open_orders(account_id, data, problems)
 
     async def cancel_order(
         self, ref: CancelRef, before: str | None = None

@@ -12,6 +12,7 @@ import httpx
 
 from app.core.accounts import AccountSpec, Credentials, KeyCheck
 from app.core.errors import AuthError
+from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
@@ -120,8 +121,9 @@ class FuturesVenue:
         self._clock = clock
         self._creds = credentials
         self._connect: Connect = connect or _websockets_connect
+        self.problems: Event[str] = Event("futures problems")
         self.link: Link[FuturesFeedProtocol] = Link(
-            f"futures {account_id}", self._open, settings, sleep=sleep, rng=rng
+            f"futures {account_id}", self._open, settings, sleep=sleep, rng=rng, problems=self.problems
         )
 
     def __repr__(self) -> str:
@@ -135,7 +137,12 @@ class FuturesVenue:
 
     async def list_open_orders(self) -> list[Order]:
         """Every open order (GET openorders, cost 2)."""
-        return await self.rest.open_orders(self.account_id)
+        problems: list[str] = []
+        orders = await self.rest.open_orders(self.account_id, problems)
+        for text in problems:
+            log.warning("%s: skipped an order Kraken listed: %s", self.account_id, text)
+            self.problems.emit(text)
+        return orders
 
     # ----------------------------------------------------------------------- cancels
 

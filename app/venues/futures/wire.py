@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -321,16 +321,37 @@ def parse_rest_order(account_id: str, raw: Mapping[str, Any]) -> Order:
         raise MalformedReply(f"openorders entry is malformed: {e!r}") from e
 
 
-def parse_open_orders(account_id: str, data: Mapping[str, Any]) -> list[Order]:
-    """openorders reply -> orders.
+def _each_order(
+    account_id: str,
+    raw: Sequence[Any],
+    parse: Callable[[str, Mapping[str, Any]], Order],
+    problems: list[str] | None,
+) -> list[Order]:
+    """Parse every order, skipping (and telling ``problems`` of) the malformed ones."""
+    orders: list[Order] = []
+    for item in raw:
+        try:
+            if not isinstance(item, Mapping):
+                raise MalformedReply(f"an order that is not an object: {item!r}"[:120])
+            orders.append(parse(account_id, item))
+        except MalformedReply as e:
+            if problems is not None:
+                problems.append(str(e))
+    return orders
+
+
+def parse_open_orders(
+    account_id: str, data: Mapping[str, Any], problems: list[str] | None = None
+) -> list[Order]:
+    """openorders reply -> orders; a malformed entry is skipped and told to ``problems``.
 
     Raises:
-        MalformedReply: no ``openOrders`` list, or an entry is malformed.
+        MalformedReply: no ``openOrders`` list.
     """
     raw = data.get("openOrders")
     if not isinstance(raw, list):
         raise MalformedReply("openorders reply has no 'openOrders' list")
-    return [parse_rest_order(account_id, o) for o in raw if isinstance(o, Mapping)]
+    return _each_order(account_id, raw, parse_rest_order, problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,8 +602,9 @@ WsMessage = WsChallenge | WsSubscribed | WsError | WsAlert | WsOther | StreamEve
 def parse_ws_order(account_id: str, raw: Mapping[str, Any]) -> Order:
     """One open_orders order object -> Order.
 
-    ``qty`` is the order's quantity and ``filled`` the total filled (docs "open_orders"); time is
-    unix milliseconds; direction 0 is buy, 1 sell.
+    ``qty`` is what is still open and ``filled`` what has filled (API-FACTS 11: a 1-lot order
+    reads ``qty 0.86, filled 0.14`` after a partial fill), so the order's size is their sum; time
+    is unix milliseconds; direction 0 is buy, 1 sell.
 
     Raises:
         MalformedReply: a required field is missing or not a number.
@@ -605,7 +627,7 @@ def parse_ws_order(account_id: str, raw: Mapping[str, Any]) -> Order:
             side=Side.BUY if direction == 0 else Side.SELL,
             order_type=_order_type(raw.get("type")),
             price=_dec(raw.get("limit_price"), "limit_price"),
-            quantity=qty,
+            quantity=qty + filled,
             filled=filled,
             opened_at=float(time_ms) / 1000.0,
             client_id=str(cli) if cli else None,
@@ -628,19 +650,23 @@ def removal_outcome(reason: str) -> Outcome:
     return Outcome(CancelState.ALREADY_GONE, reason or "removed")
 
 
-def parse_ws(account_id: str, text: str | bytes, feed: str = "open_orders") -> WsMessage:
+def parse_ws(
+    account_id: str, text: str | bytes, feed: str = "open_orders", problems: list[str] | None = None
+) -> WsMessage:
     """Decode one Futures WS message.
 
     Args:
         account_id: the console's account id, stamped on orders.
         text: the frame.
         feed: the orders feed we subscribed (``open_orders`` or ``open_orders_verbose``).
+        problems: receives one line per order skipped from a snapshot (a malformed order is one
+            skipped order, not a lost feed).
 
     Returns:
         A control message, or a StreamEvent (SNAPSHOT, UPSERT, REMOVED).
 
     Raises:
-        MalformedReply: not JSON, or an order message we cannot read.
+        MalformedReply: not JSON, or a delta we cannot read (the feed restarts from a snapshot).
     """
     try:
         data = json.loads(text)
@@ -665,8 +691,9 @@ def parse_ws(account_id: str, text: str | bytes, feed: str = "open_orders") -> W
         raw_orders = data.get("orders")
         if not isinstance(raw_orders, list):
             raise MalformedReply("open_orders snapshot without an orders list")
-        orders = tuple(parse_ws_order(account_id, o) for o in raw_orders if isinstance(o, Mapping))
-        return StreamEvent(StreamKind.SNAPSHOT, orders)
+        return StreamEvent(
+            StreamKind.SNAPSHOT, tuple(_each_order(account_id, raw_orders, parse_ws_order, problems))
+        )
     if got == feed:
         reason = str(data.get("reason") or "")
         raw_order = data.get("order")

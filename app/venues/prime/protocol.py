@@ -217,7 +217,7 @@ class PrimeProtocol(SessionProtocol):
         try:
             order = wire.parse_order(self.account_id, merged)
         except Exception as e:  # MalformedReply: one bad order is one skipped order
-            log.warning("%s: skipping an Order entry: %s", self.account_id, e)
+            self._emit(StreamEvent(StreamKind.PROBLEM, detail=f"skipped an Order entry: {e}"))
             return None
         self._raw[order_id] = merged
         self._orders[order_id] = order

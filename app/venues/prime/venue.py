@@ -26,6 +26,7 @@ from app.core.errors import (
     VenueRejected,
     VenueUnavailable,
 )
+from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, Order, Side, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
@@ -175,8 +176,9 @@ class PrimeWsVenue:
         self._connect = connect or default_connect
         self._clock = clock
         self._reqids = itertools.count(1)  # Kraken: reqid must not be 0
+        self.problems: Event[str] = Event("prime problems")
         self.link: Link[PrimeProtocol] = Link(
-            f"prime {account_id}", self._open, settings, sleep=sleep, rng=rng
+            f"prime {account_id}", self._open, settings, sleep=sleep, rng=rng, problems=self.problems
         )
 
     def __repr__(self) -> str:

@@ -436,6 +436,10 @@ def cancel_outcome(entry: Mapping[str, Any]) -> Outcome | None:
     status = str(entry.get("OrdStatus", ""))
     reason = reject_reason(entry)
     if exec_type == "CancelRejected":
+        if "pendingcancel" in _norm(reason):
+            # "Order already in Pending Cancel": an earlier cancel is under way; its Canceled
+            # (or a fill) will come on the streams. Not a refusal: wait for that word.
+            return Outcome(CancelState.ACKNOWLEDGED, reason)
         if status == "Filled":
             return Outcome(CancelState.FILLED, reason or "filled before the cancel")
         if is_unknown_order(entry):

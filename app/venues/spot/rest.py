@@ -11,6 +11,7 @@ import httpx
 
 from app.core.accounts import Credentials, KeyCheck
 from app.core.errors import MalformedReply, PermissionDenied, VenueRejected
+from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import IdKind, Order, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
@@ -56,6 +57,7 @@ class SpotRestVenue:
         self._client = client or new_client(timeout)
         self._owns_client = client is None
         self._lock = asyncio.Lock()
+        self.problems: Event[str] = Event("venue_problems")
 
     def __repr__(self) -> str:
         return f"SpotRestVenue({self.account_id!r}, {self._base!r})"
@@ -86,8 +88,13 @@ class SpotRestVenue:
         return wire.parse_envelope(resp.status_code, resp.headers.get("content-type", ""), resp.content)
 
     async def list_open_orders(self) -> list[Order]:
-        """Every open order (OpenOrders)."""
-        return wire.parse_open_orders(self.account_id, await self._private("OpenOrders"))
+        """Every open order (OpenOrders); a malformed entry is skipped and told to ``problems``."""
+        problems: list[str] = []
+        orders = wire.parse_open_orders(self.account_id, await self._private("OpenOrders"), problems)
+        for text in problems:
+            log.warning("%s: skipped an order Kraken listed: %s", self.account_id, text)
+            self.problems.emit(text)
+        return orders
 
     async def execute(self, request: CancelRequest) -> CancelReply:
         """Send one planned request: CancelOrder, CancelOrderBatch or CancelAll.
@@ -105,8 +112,17 @@ class SpotRestVenue:
             if orders:
                 params["orders"] = orders
             if cl_ids:
-                params["cl_ord_ids"] = cl_ids
-            count, pending = wire.parse_count(await self._private("CancelOrderBatch", params, as_json=True))
+                # The schema's shape: a list of {"cl_ord_id": ...} objects (API-FACTS 11).
+                params["cl_ord_ids"] = [{"cl_ord_id": c} for c in cl_ids]
+            try:
+                result = await self._private("CancelOrderBatch", params, as_json=True)
+            except VenueRejected as e:
+                if e.venue_error in wire.NOT_KNOWN:
+                    # Refused because of one id it does not know: that says nothing about the
+                    # others (some may be cancelled already). Confirm each order.
+                    return CancelReply()
+                raise
+            count, pending = wire.parse_count(result)
             return CancelReply(count=count, pending=pending)
         if request.form is not RequestForm.SINGLE or len(request.refs) != 1:
             raise ValueError(f"Spot REST cannot send {request.form} with {len(request.refs)} refs")
@@ -121,8 +137,12 @@ class SpotRestVenue:
         try:
             count, pending = wire.parse_count(await self._private("CancelOrder", single))
         except VenueRejected as e:
-            if e.venue_error == wire.UNKNOWN_ORDER and ref.kind is not IdKind.USERREF:
-                outcome = Outcome(CancelState.ALREADY_GONE, "unknown order: cancelled or filled before")
+            if e.venue_error in wire.NOT_KNOWN and ref.kind is not IdKind.USERREF:
+                # Kraken does not know the order now: it was closed (by us, someone else, a fill)
+                # or never valid. Which, QueryOrders says: confirm before showing anything.
+                outcome = Outcome(
+                    CancelState.UNKNOWN, f"Kraken does not know the order now ({e.venue_error}); checking"
+                )
                 return CancelReply({o.order_id: outcome for o in request.orders})
             raise
         if ref.kind is IdKind.ORDER_ID and count == 1:
@@ -145,7 +165,7 @@ class SpotRestVenue:
         try:
             result = await self._private("QueryOrders", {"txid": ",".join(chunk)})
         except VenueRejected as e:
-            if e.venue_error != wire.INVALID_ORDER:
+            if e.venue_error not in wire.NOT_KNOWN:
                 raise
             # One unknown id fails the whole call: ask one by one so a still-open order in
             # the same chunk is never taken for gone.
@@ -192,7 +212,7 @@ class SpotRestVenue:
             except PermissionDenied:
                 return False
             except VenueRejected as e:
-                if e.venue_error == wire.UNKNOWN_ORDER:
+                if e.venue_error in wire.NOT_KNOWN:
                     return True
                 raise
 

@@ -29,6 +29,9 @@ from app.core.orders import Order, Side, VenueKind
 
 UNKNOWN_ORDER = "EOrder:Unknown order"
 INVALID_ORDER = "EOrder:Invalid order"
+# Kraken answers an id it does not know now (closed long ago, or never valid) with either string,
+# on REST and WS alike (API-FACTS 11): neither proves the order was cancelled; confirm per order.
+NOT_KNOWN = (UNKNOWN_ORDER, INVALID_ORDER)
 BATCH_MAX = 50  # CancelOrderBatch: at most 50 ids/refs in total (API-FACTS 1.4)
 QUERY_MAX = 50  # QueryOrders: at most 50 txids per call
 
@@ -44,8 +47,12 @@ _RATE = (
     "EOrder:Domain rate limit exceeded",
     "EAuth:Rate limit exceeded",
     "EAuth:Too many requests",
+    "EGeneral:Too many requests",
 )
-_THROTTLED = re.compile(r"^EService:\s*Throttled:\s*(\d+)")
+# "EService: Throttled: <unix ts>", sometimes without the timestamp (API-FACTS 8, 11).
+_THROTTLED = re.compile(r"^EService:\s*Throttled(?::\s*(\d+))?")
+# Answers after which the engine may or may not have acted (it timed out or failed inside).
+_EFFECT_UNKNOWN = ("EGeneral:Internal error", "EService:Deadline elapsed")
 
 
 def encode_form(params: Mapping[str, Any]) -> bytes:
@@ -78,11 +85,15 @@ def error_for(message: str, *, now: float | None = None) -> VenueError:
         return RateLimited(f"Rate limited by Kraken: {message}", venue_error=message)
     throttled = _THROTTLED.match(message)
     if throttled:
-        wait = max(0.0, int(throttled.group(1)) - (time.time() if now is None else now))
+        wait = None
+        if throttled.group(1):
+            wait = max(0.0, int(throttled.group(1)) - (time.time() if now is None else now))
         return RateLimited(f"Throttled by Kraken: {message}", venue_error=message, retry_after=wait)
-    if message.startswith("EGeneral:Internal error"):
-        # The engine failed while handling it: we cannot know whether the cancel happened.
-        return TransportError(f"Kraken internal error, effect unknown: {message}", venue_error=message)
+    if message.startswith(_EFFECT_UNKNOWN):
+        # The engine failed or ran out of time while handling it: the cancel may have happened.
+        return TransportError(
+            f"Kraken could not finish the request, effect unknown: {message}", venue_error=message
+        )
     if message.startswith("EService:"):
         return VenueUnavailable(f"Kraken unavailable: {message}", venue_error=message)
     return VenueRejected(f"Kraken rejected the request: {message}", venue_error=message)
@@ -100,8 +111,10 @@ def parse_envelope(status: int, content_type: str, body: bytes) -> dict[str, Any
         The ``result`` mapping (empty if the reply had none).
 
     Raises:
-        VenueUnavailable: HTTP 5xx or another non-200, or an HTML error page.
-        RateLimited: HTTP 429.
+        TransportError: HTTP 5xx, a gateway page or another non-200: a gateway can time out
+            after the engine acted (504, Cloudflare 520-524, API-FACTS 11), so the effect is
+            unknown and the orders are re-checked.
+        RateLimited: HTTP 429 (refused before processing).
         MalformedReply: a 200 reply that is not Kraken's JSON envelope.
         VenueError: the first Kraken error string, mapped by ``error_for``.
     """
@@ -110,8 +123,8 @@ def parse_envelope(status: int, content_type: str, body: bytes) -> dict[str, Any
     looks_html = "html" in content_type.lower() or body.lstrip()[:1] == b"<"
     if status != 200:
         kind = "an HTML error page" if looks_html else "an error"
-        raise VenueUnavailable(
-            f"Kraken answered HTTP {status} with {kind}; the request did not reach the API"
+        raise TransportError(
+            f"Kraken answered HTTP {status} with {kind}; whether the engine acted is unknown"
         )
     if looks_html:
         raise MalformedReply("Kraken answered with an HTML page instead of JSON")
@@ -175,17 +188,35 @@ def parse_order(account_id: str, txid: str, raw: Mapping[str, Any]) -> Order:
         raise MalformedReply(f"OpenOrders entry {txid!r} is malformed: {e!r}") from e
 
 
-def parse_open_orders(account_id: str, result: Mapping[str, Any]) -> list[Order]:
+def parse_open_orders(
+    account_id: str, result: Mapping[str, Any], problems: list[str] | None = None
+) -> list[Order]:
     """OpenOrders ``result`` -> orders (open and pending only).
 
+    One malformed entry is one skipped order: the rest of the account still lists.
+
+    Args:
+        account_id: the desk's account id.
+        result: the reply's ``result``.
+        problems: receives one line per skipped entry (which order, what was wrong).
+
     Raises:
-        MalformedReply: the result has no ``open`` map or an entry is malformed.
+        MalformedReply: the result has no ``open`` map.
     """
     open_map = result.get("open")
     if not isinstance(open_map, dict):
         raise MalformedReply("OpenOrders result has no 'open' object")
-    orders = [parse_order(account_id, str(txid), raw) for txid, raw in open_map.items()]
-    return [o for o in orders if o.status in ("open", "pending")]
+    orders: list[Order] = []
+    for txid, raw in open_map.items():
+        try:
+            order = parse_order(account_id, str(txid), raw if isinstance(raw, Mapping) else {})
+        except MalformedReply as e:
+            if problems is not None:
+                problems.append(str(e))
+            continue
+        if order.status in ("open", "pending"):
+            orders.append(order)
+    return orders
 
 
 def parse_count(result: Mapping[str, Any]) -> tuple[int, bool]:
@@ -210,6 +241,9 @@ def outcome_from_status(raw: Mapping[str, Any]) -> Outcome:
     reason = raw.get("reason") or None
     if status == "canceled":
         return Outcome(CancelState.CANCELLED, reason)
+    if status == "closed" and reason:
+        # Closed with a reason is not a fill (e.g. "Order replaced", API-FACTS 11).
+        return Outcome(CancelState.ALREADY_GONE, str(reason))
     if status == "closed":
         return Outcome(CancelState.FILLED, "filled before the cancel")
     if status == "expired":

@@ -82,6 +82,7 @@ class SpotVenue:
         self.rest = rest
         self.stream_venue = stream
         self.cancel_venue = cancel
+        self.problems = rest.problems  # the sockets built by build_spot_venue tell it too
         self.capabilities = Capabilities(
             _common_limits(rest.capabilities.limits, *([cancel.limits] if cancel is not None else [])),
             deadman=True,

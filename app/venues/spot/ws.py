@@ -11,6 +11,7 @@ from typing import Any, ClassVar, TypeVar
 
 from app.core.accounts import KeyCheck, LinkState
 from app.core.errors import AuthError, MalformedReply, PermissionDenied, TransportError, VenueUnavailable
+from app.core.events import Event
 from app.core.ledger import Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
@@ -81,6 +82,7 @@ class SpotWsVenue:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         rng: random.Random | None = None,
+        problems: Event[str] | None = None,
     ) -> None:
         """Configure; nothing connects until a stream or a request needs it.
 
@@ -95,6 +97,7 @@ class SpotWsVenue:
             clock: Monotonic seconds for the link.
             sleep: The link's sleep (tests pass a fake).
             rng: Random source for the back-off jitter.
+            problems: Where what the stream skipped is told (default the REST venue's).
         """
         self.account_id = account_id
         self._url = url
@@ -104,8 +107,15 @@ class SpotWsVenue:
         self._resync_on_gap = resync_on_gap
         self._ids = itertools.count(1)
         self.link: Link[SpotWsProtocol] = Link(
-            f"{self.protocol_name} {account_id}", self._open, settings, clock=clock, sleep=sleep, rng=rng
+            f"{self.protocol_name} {account_id}",
+            self._open,
+            settings,
+            clock=clock,
+            sleep=sleep,
+            rng=rng,
+            problems=problems if problems is not None else rest.problems,
         )
+        self.problems = self.link.problems
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.account_id!r}, {self._url!r})"

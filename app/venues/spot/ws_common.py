@@ -25,6 +25,7 @@ T = TypeVar("T")
 log = logging.getLogger("app.venues.spot.ws")
 
 UNKNOWN_ORDER = spot_rest_wire.UNKNOWN_ORDER
+NOT_KNOWN = spot_rest_wire.NOT_KNOWN  # either answer: Kraken does not know the order now
 
 
 DEADMAN_MAX_S = 86400  # cancel_all_orders_after: timeout < 86400 (API-FACTS 4)
@@ -254,9 +255,6 @@ class _Pending(Generic[T]):
             self.ticket.fail(e)
 
 
-GONE = Outcome(CancelState.ALREADY_GONE, "unknown order: cancelled or filled before")
-
-
 def venue_times(replies: Sequence[Reply]) -> dict[str, Any]:
     """The venue's receive and answer times of a request (v2 only; v1 replies carry none)."""
     return {"venue_time_in": replies[0].time_in, "venue_time_out": replies[-1].time_out}
@@ -269,12 +267,17 @@ def only_order(request: CancelRequest) -> str | None:
     return request.orders[0].order_id if len(request.orders) == 1 else None
 
 
-def gone_reply(request: CancelRequest, replies: Sequence[Reply]) -> CancelReply:
-    """A single-id cancel answered "unknown order": the order is already gone."""
-    gone = {o.order_id: GONE for o in request.orders}
+def not_known_reply(request: CancelRequest, replies: Sequence[Reply], error: str) -> CancelReply:
+    """A single-id cancel answered "unknown/invalid order": check the order before saying anything.
+
+    Kraken answers so for an order closed by anyone (our earlier attempt, another tool, a fill) or
+    never valid (API-FACTS 11): the outcome is unknown until the stream or QueryOrders says which.
+    """
+    checking = Outcome(CancelState.UNKNOWN, f"Kraken does not know the order now ({error}); checking")
+    outcomes = {o.order_id: checking for o in request.orders}
     if request.refs[0].kind is IdKind.ORDER_ID:
-        gone[request.refs[0].value] = GONE
-    return CancelReply(gone, **venue_times(replies))
+        outcomes[request.refs[0].value] = checking
+    return CancelReply(outcomes, **venue_times(replies))
 
 
 def checked(reply: Reply) -> Reply:

@@ -12,14 +12,14 @@ from app.venues.base import CancelReply
 from app.venues.sansio import Ticket
 from app.venues.spot import ws_v1_wire as wire
 from app.venues.spot.ws_common import (
-    UNKNOWN_ORDER,
+    NOT_KNOWN,
     Book,
     Reply,
     SpotWsProtocol,
     checked,
     error_for,
-    gone_reply,
     is_token_error,
+    not_known_reply,
     one_kind,
     only_order,
     venue_times,
@@ -50,7 +50,7 @@ def cancel_order_reply(request: CancelRequest, replies: list[Reply]) -> CancelRe
     token_error = next((e for e in errors if is_token_error(e)), None)
     if token_error is not None:
         raise error_for(token_error)
-    hard = [e for e in errors if e != UNKNOWN_ORDER]
+    hard = [e for e in errors if e not in NOT_KNOWN]
     if not many:
         if oks:
             order_id = only_order(request)
@@ -61,7 +61,7 @@ def cancel_order_reply(request: CancelRequest, replies: list[Reply]) -> CancelRe
             )
         if hard:
             raise error_for(hard[0])
-        return gone_reply(request, replies)
+        return not_known_reply(request, replies, errors[0])
     if hard and not oks and len(hard) == len(replies):
         # Every answer is the same kind of refusal (permission, rate limit...): say so.
         raise error_for(hard[0])

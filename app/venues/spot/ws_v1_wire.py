@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.errors import MalformedReply
-from app.core.ledger import Outcome
+from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order
 from app.venues.base import StreamEvent, StreamKind
 from app.venues.spot import rest_wire as spot_rest_wire
@@ -55,9 +55,8 @@ def encode_unsubscribe_open_orders(token: str, reqid: int) -> str:
 def encode_cancel_order(token: str, reqid: int, refs: Sequence[CancelRef]) -> str:
     """``cancelOrder`` (seed 000): ``txid`` = Kraken ids or userrefs, or ``cl_ord_id`` list.
 
-    One kind per request. With client ids only, ``txid`` is left out: the schema marks it
-    required, but its text says orders may be named by client ids instead (the docs are silent
-    on an empty list).
+    One kind per request. ``txid`` is required by the schema (seed 000, API-FACTS 11), so a cancel
+    by client ids sends it empty beside the ``cl_ord_id`` list.
 
     Args:
         token: WS token.
@@ -82,6 +81,7 @@ def encode_cancel_order(token: str, reqid: int, refs: Sequence[CancelRef]) -> st
                 raise ValueError(f"a userref must be an integer, not {v!r}")
     fields: dict[str, Any] = {"token": token}
     if kind is IdKind.CLIENT_ID:
+        fields["txid"] = []
         fields["cl_ord_id"] = values
     else:
         fields["txid"] = values
@@ -225,8 +225,12 @@ def _complete(fields: Mapping[str, Any]) -> bool:
 def entry_removal(fields: Mapping[str, Any]) -> Outcome | None:
     """The removal outcome of one openOrders entry, if its status ends the order."""
     status = fields.get("status")
+    reason = fields.get("cancel_reason") or fields.get("reason")
+    if status == "closed" and reason:
+        # Closed with a cancel reason is not a fill (e.g. "Order replaced", API-FACTS 11).
+        return Outcome(CancelState.ALREADY_GONE, str(reason))
     if status in _REMOVED_STATUSES:
-        return removal_outcome(str(status), fields.get("cancel_reason") or fields.get("reason"))
+        return removal_outcome(str(status), reason)
     return None
 
 
@@ -287,10 +291,19 @@ class OpenOrdersBook:
         if not self.snapshot_seen:
             self.snapshot_seen = True
             self._entries = {}
+            problems: list[StreamEvent] = []
             for txid, fields in message.entries:
-                if entry_removal(fields) is None:
-                    self._entries.setdefault(txid, {}).update(fields)
-            return [StreamEvent(StreamKind.SNAPSHOT, tuple(self.orders()))]
+                if entry_removal(fields) is not None:
+                    continue
+                merged = {**self._entries.get(txid, {}), **fields}
+                try:
+                    self._order(txid, merged)
+                except MalformedReply as e:
+                    # One bad order is one skipped row: the rest of the account still streams.
+                    problems.append(StreamEvent(StreamKind.PROBLEM, detail=f"skipped order {txid}: {e}"))
+                    continue
+                self._entries[txid] = merged
+            return [*problems, StreamEvent(StreamKind.SNAPSHOT, tuple(self.orders()))]
         events: list[StreamEvent] = []
         upserts: list[Order] = []
 

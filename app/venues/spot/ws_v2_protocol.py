@@ -13,14 +13,14 @@ from app.venues.base import CancelReply
 from app.venues.sansio import Ticket
 from app.venues.spot import ws_v2_wire as wire
 from app.venues.spot.ws_common import (
-    UNKNOWN_ORDER,
+    NOT_KNOWN,
     Book,
     Reply,
     SpotWsProtocol,
     checked,
     error_for,
-    gone_reply,
     is_token_error,
+    not_known_reply,
     one_kind,
     only_order,
     venue_times,
@@ -45,7 +45,7 @@ def cancel_all_reply(replies: list[Reply]) -> CancelReply:
 def batch_cancel_reply(replies: list[Reply]) -> CancelReply:
     """``batch_cancel``: a bare count; an unknown id in the batch says nothing of the others."""
     reply = replies[0]
-    if not reply.success and reply.error == UNKNOWN_ORDER:
+    if not reply.success and reply.error in NOT_KNOWN:
         # Which id Kraken did not know, and whether the others were cancelled, it does not say.
         return CancelReply(**venue_times(replies))
     return CancelReply(count=_count(checked(reply)), **venue_times(replies))
@@ -65,17 +65,23 @@ def cancel_order_reply(request: CancelRequest, replies: list[Reply]) -> CancelRe
     if token_error is not None:
         raise error_for(token_error)
     outcomes: dict[str, Outcome] = {}
+    # A cancel by cl_ord_id is answered with the cl_ord_id only (API-FACTS 11).
+    by_client = {o.client_id: o.order_id for o in request.orders if o.client_id}
     for reply in replies:
         if reply.success:
-            order_id = reply.result.get("order_id") or (None if many else only_order(request))
+            order_id = (
+                reply.result.get("order_id")
+                or by_client.get(str(reply.result.get("cl_ord_id")))
+                or (None if many else only_order(request))
+            )
             if order_id:
                 outcomes[str(order_id)] = Outcome(CancelState.CANCELLED)
     if errors and not outcomes:
-        hard = [e for e in errors if e != UNKNOWN_ORDER]
+        hard = [e for e in errors if e not in NOT_KNOWN]
         if hard:
             raise error_for(hard[0])
         if not many:
-            return gone_reply(request, replies)
+            return not_known_reply(request, replies, errors[0])
         return CancelReply(count=0, **venue_times(replies))
     ok = sum(1 for r in replies if r.success)
     return CancelReply(outcomes, count=ok if many else None, **venue_times(replies))

@@ -194,6 +194,7 @@ class Executions:
     snapshot: bool
     reports: tuple[Mapping[str, Any], ...]
     sequence: int | None
+    skipped: int = 0  # reports without an order id (one bad report is one skipped report)
 
 
 Message = Reply | Executions | Heartbeat | SystemStatus | Ignored
@@ -259,10 +260,11 @@ def parse_message(text: str | bytes) -> Message:
         reports = data.get("data")
         if kind not in ("snapshot", "update") or not isinstance(reports, list):
             raise MalformedReply(f"executions message of type {kind!r} without a data list")
-        if not all(isinstance(r, dict) and isinstance(r.get("order_id"), str) for r in reports):
-            raise MalformedReply("executions report without an order_id")
+        good = tuple(r for r in reports if isinstance(r, dict) and isinstance(r.get("order_id"), str))
         seq = data.get("sequence")
-        return Executions(kind == "snapshot", tuple(reports), seq if isinstance(seq, int) else None)
+        return Executions(
+            kind == "snapshot", good, seq if isinstance(seq, int) else None, len(reports) - len(good)
+        )
     return Ignored(str(channel))
 
 
@@ -393,12 +395,25 @@ class ExecutionsBook:
         if message.snapshot:
             self.snapshot_seen = True
             self._entries = {}
+            problems: list[StreamEvent] = []
+            if message.skipped:
+                text = f"skipped {message.skipped} execution report(s) without an order id in the snapshot"
+                problems.append(StreamEvent(StreamKind.PROBLEM, detail=text))
             for report in message.reports:
                 if report_removal(report) is not None:
                     continue
                 when = rfc3339_to_unix(report.get("timestamp")) or 0.0
-                self._entries[str(report["order_id"])] = _Entry(dict(report), when)
-            return [StreamEvent(StreamKind.SNAPSHOT, tuple(self.orders()))]
+                order_id = str(report["order_id"])
+                try:
+                    order_from_report(self.account_id, report, when)
+                except MalformedReply as e:
+                    # One bad order is one skipped row: the rest of the account still streams.
+                    problems.append(StreamEvent(StreamKind.PROBLEM, detail=f"skipped order {order_id}: {e}"))
+                    continue
+                self._entries[order_id] = _Entry(dict(report), when)
+            return [*problems, StreamEvent(StreamKind.SNAPSHOT, tuple(self.orders()))]
+        if message.skipped:
+            raise MalformedReply("executions update without an order_id")
         events: list[StreamEvent] = []
         upserts: list[Order] = []
 
