@@ -12,14 +12,14 @@ from dataclasses import dataclass, replace
 from app.core.accounts import AccountSpec, LinkState
 from app.core.errors import AuthError, PermissionDenied, VenueError
 from app.core.events import Event
-from app.core.ledger import CancelState, Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelIntent, Plan
 from app.desk.audit import AuditLog
+from app.desk.coalesce import Replace, StreamCoalescer
 from app.desk.coordinator import CancelCoordinator, CancelReport
 from app.desk.deadman import DeadmanManager
 from app.desk.store import OrderStore
-from app.venues.base import StreamEvent, StreamKind, Venue
+from app.venues.base import StreamEvent, Venue
 
 log = logging.getLogger("app.desk")
 
@@ -163,49 +163,24 @@ class Desk:
 
     async def _stream(self, account_id: str, venue: Venue) -> None:
         loop = asyncio.get_running_loop()
-        pending: list[StreamEvent] = []
+        burst = StreamCoalescer(account_id)
 
         def flush() -> None:
-            # Per order only its last word counts, so a burst becomes one upsert and one removal
-            # call (one audit write, one Qt signal round) whatever its interleaving; a snapshot
-            # applies what came before it, then replaces the book.
-            events = pending[:]
-            pending.clear()
-            last: dict[str, Order | Outcome] = {}
-
-            def apply() -> None:
-                upserts = [v for v in last.values() if isinstance(v, Order)]
-                removed = [
-                    (order, v)
-                    for oid, v in last.items()
-                    if isinstance(v, Outcome) and (order := self.store.get((account_id, oid))) is not None
-                ]
-                last.clear()
-                if upserts:
-                    self.store.upsert(upserts)
-                if removed:
-                    self.coordinator.observe_removals(removed)
-                    self.store.remove([order.key for order, _ in removed])
-
-            for event in events:
-                if event.kind is StreamKind.SNAPSHOT:
-                    apply()
-                    self._apply_listing(account_id, list(event.orders))
-                elif event.kind is StreamKind.UPSERT:
-                    for o in event.orders:
-                        last.pop(o.order_id, None)  # keep arrival order among the new ones
-                        last[o.order_id] = o
-                elif event.kind is StreamKind.REMOVED and event.order_id is not None:
-                    last.pop(event.order_id, None)
-                    last[event.order_id] = event.outcome or Outcome(CancelState.ALREADY_GONE)
-            apply()
+            for step in burst.drain(self.store.get):
+                if isinstance(step, Replace):
+                    self._apply_listing(account_id, step.orders)
+                    continue
+                if step.upserts:
+                    self.store.upsert(step.upserts)
+                if step.removed:
+                    self.coordinator.observe_removals(step.removed)
+                    self.store.remove([order.key for order, _ in step.removed])
 
         def sink(event: StreamEvent) -> None:
-            if not pending:
+            if burst.add(event):
                 # A few ms gather a burst (a socket hands over one message per read) into runs:
                 # one store call, one audit write, one Qt signal round per run.
                 loop.call_later(STREAM_BATCH_S, flush)
-            pending.append(event)
 
         def link(state: LinkState, detail: str) -> None:
             self._link(account_id, state, detail)
