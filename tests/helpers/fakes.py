@@ -103,8 +103,8 @@ class FakeClock:
         self.waits.append(timeout_s)
         if wake.is_set():
             return
-        timer = asyncio.ensure_future(self._sleep(timeout_s))
-        woken = asyncio.ensure_future(wake.wait())
+        timer = asyncio.create_task(self._sleep(timeout_s), name="fake-clock-timeout")
+        woken = asyncio.create_task(wake.wait(), name="fake-clock-wake")
         try:
             await asyncio.wait({timer, woken}, return_when=asyncio.FIRST_COMPLETED)
         finally:
