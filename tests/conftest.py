@@ -19,18 +19,33 @@ _TESTS = Path(__file__).parent
 QT_LOOP_DIRS = (_TESTS / "ui", _TESTS / "e2e")
 
 
+def _on_qt_loop(path: Path) -> bool:
+    return any(path.is_relative_to(d) for d in QT_LOOP_DIRS)
+
+
 @pytest.fixture(autouse=True)
-def _collect_on_the_main_thread() -> Iterator[None]:
-    """Collect garbage here, between tests, never in a simulator thread (app/ui/gc_guard.py).
+def _collect_qt_garbage_on_the_main_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Automatic garbage collection off around Qt tests only (app/ui/gc_guard.py, docs/DECISIONS.md).
 
-    The app collects on a GUI timer; tests mostly have no running GUI loop between them, so
-    automatic collection is off for the session and each test's garbage is collected after it.
+    CPython collects in whichever thread allocates; with the simulator's thread running, a cycle
+    holding a Qt wrapper could be freed there and crash Qt's timer dispatch. Tests on the Qt loop
+    run with automatic collection off and their garbage is collected here, between tests, on the
+    main thread. Everything else (desk, venues, sim, core) runs with collection on, as the
+    simulator and the desk do in the app. Collection comes back only at the start of the next
+    test off the Qt loop, after a collection here: whatever a Qt test left to be freed (its loop,
+    released when the next test's loop is set) is freed on this thread first.
     """
-    yield
-    gc.collect()
-
-
-gc.disable()
+    if _on_qt_loop(Path(str(request.node.path))):
+        if gc.isenabled():
+            gc.collect()
+            gc.disable()
+        yield
+        gc.collect()
+    else:
+        if not gc.isenabled():
+            gc.collect()
+            gc.enable()
+        yield
 
 
 def _qasync_loop() -> asyncio.AbstractEventLoop:
@@ -46,7 +61,6 @@ def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     """pytest-asyncio 1.x hook: which loop runs ``item`` (must answer for every async test)."""
-    path = Path(str(item.path))
-    if any(path.is_relative_to(d) for d in QT_LOOP_DIRS):
+    if _on_qt_loop(Path(str(item.path))):
         return {"qasync": _qasync_loop}
     return {"asyncio": asyncio.new_event_loop}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app.core.ledger import CancelState
 from app.core.orders import Order
+from app.desk.timing import Clock
 
 log = logging.getLogger("app.desk.audit")
 
@@ -63,7 +64,14 @@ class AuditLog:
     request leaves; a failing disk is logged and never blocks a cancel.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, clock: Clock = time.time) -> None:
+        """Open (or create) the log.
+
+        Args:
+            path: the SQLite file (its folder is created), or ``":memory:"``.
+            clock: epoch seconds, for the times written.
+        """
+        self._clock = clock
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,19 +84,19 @@ class AuditLog:
         """Record that a cancel action starts."""
         self._write(
             "INSERT OR REPLACE INTO actions(attempt, at, intent, requests, orders) VALUES (?,?,?,?,?)",
-            [(attempt, time.time(), intent, requests, orders)],
+            [(attempt, self._clock(), intent, requests, orders)],
         )
 
     def end_action(self, attempt: str, summary: str, latency_ms: float) -> None:
         """Record how a cancel action ended."""
         self._write(
             "UPDATE actions SET summary=?, settled_at=?, latency_ms=? WHERE attempt=?",
-            [(summary, time.time(), latency_ms, attempt)],
+            [(summary, self._clock(), latency_ms, attempt)],
         )
 
     def record(self, transitions: Iterable[Transition]) -> None:
         """Write transitions in one transaction."""
-        now = time.time()
+        now = self._clock()
         rows = [
             (
                 now,

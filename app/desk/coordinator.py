@@ -13,7 +13,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from app.core.orders import Order, OrderKey
 from app.core.plan import CancelIntent, CancelRequest, Plan, Scope, plan_cancel
 from app.desk.audit import AuditLog, Transition
 from app.desk.store import OrderStore
+from app.desk.timing import Clock, Sleep
 from app.venues.base import CancelReply, Venue
 
 log = logging.getLogger("app.desk.coordinator")
@@ -94,14 +95,30 @@ class CancelCoordinator:
         *,
         max_retries: int = 3,
         backoff_s: float = 0.25,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """Make a coordinator over the desk's store, venues and audit log.
+
+        Args:
+            store: the live order store (gone orders leave it, outcomes are shown in it).
+            venues: each connected account's venue, by account id (read at each cancel).
+            audit: where every action and transition is written before the request leaves.
+            max_retries: how many times a rate-limited request is sent again.
+            backoff_s: the first wait before a retry when the venue did not say how long; doubles.
+            clock: monotonic seconds, for latencies and round trips.
+            wall_clock: epoch seconds, for attempt ids and ledger entry times.
+            sleep: how a retry waits (``asyncio.sleep``).
+        """
         self._store = store
         self._venues = venues
         self._audit = audit
         self._max_retries = max_retries
         self._backoff = backoff_s
         self._clock = clock
+        self._wall_clock = wall_clock
+        self._sleep = sleep
         self._ids = itertools.count(1)
         self._entries: dict[OrderKey, LedgerEntry] = {}
         self.transitioned: Event[list[LedgerEntry]] = Event("cancel_transitioned")
@@ -138,7 +155,7 @@ class CancelCoordinator:
         form: str | None = None,
         latency_ms: float | None = None,
     ) -> list[LedgerEntry]:
-        now = time.time()
+        now = self._wall_clock()
         moved: list[LedgerEntry] = []
         for order in orders:
             old = self._entries.get(order.key)
@@ -199,7 +216,7 @@ class CancelCoordinator:
             The report; it never raises for venue failures (they become outcomes).
         """
         plan = plan if plan is not None else self.plan(intent)
-        attempt = f"A{int(time.time())}-{next(self._ids)}"
+        attempt = f"A{int(self._wall_clock())}-{next(self._ids)}"
         report = CancelReport(attempt, intent.describe(), len(plan.requests), plan.order_count)
         t0 = self._clock()
         self._audit.begin_action(attempt, report.intent, report.requests, report.orders)
@@ -250,7 +267,7 @@ class CancelCoordinator:
                     report.errors.append(str(e))
                     self._move(attempt, req.orders, CancelState.FAILED, f"rate limited: {e.venue_error or e}")
                     return []
-                await asyncio.sleep(e.retry_after if e.retry_after else self._backoff * 2**tries)
+                await self._sleep(e.retry_after if e.retry_after else self._backoff * 2**tries)
             except VenueError as e:
                 report.errors.append(str(e))
                 if e.effect_unknown:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from app.core.errors import VenueError
 from app.core.events import Event
+from app.desk.timing import Sleep
 from app.venues.base import Venue
 
 log = logging.getLogger("app.desk.deadman")
@@ -45,12 +46,26 @@ class DeadmanManager:
         venues: Mapping[str, Venue],
         timeout_s: int = DEFAULT_TIMEOUT_S,
         refresh_s: float = DEFAULT_REFRESH_S,
+        *,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """Make a manager over the desk's venues (read at each arm, so new accounts join).
+
+        Args:
+            venues: each connected account's venue, by account id.
+            timeout_s: the server-side timer Kraken is given at each (re-)arm.
+            refresh_s: how often the timer is re-sent while armed.
+            sleep: how the refresh loop waits (``asyncio.sleep``).
+
+        Raises:
+            ValueError: ``refresh_s`` is not shorter than ``timeout_s``.
+        """
         if refresh_s >= timeout_s:
             raise ValueError("the refresh interval must be shorter than the timeout")
         self._venues = venues
         self.timeout_s = timeout_s
         self.refresh_s = refresh_s
+        self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
         self.states: dict[str, DeadmanState] = {}
         self.changed: Event[DeadmanState] = Event("deadman_changed")
@@ -88,7 +103,7 @@ class DeadmanManager:
 
     async def _refresh_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.refresh_s)
+            await self._sleep(self.refresh_s)
             await self._arm_all(self.timeout_s)
 
     async def disarm(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -12,14 +11,15 @@ from dataclasses import dataclass, replace
 from app.core.accounts import AccountSpec, LinkState
 from app.core.errors import AuthError, PermissionDenied, VenueError
 from app.core.events import Event
-from app.core.ledger import CancelState, Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelIntent, Plan
 from app.desk.audit import AuditLog
+from app.desk.coalesce import Replace, StreamCoalescer
 from app.desk.coordinator import CancelCoordinator, CancelReport
 from app.desk.deadman import DeadmanManager
 from app.desk.store import OrderStore
-from app.venues.base import StreamEvent, StreamKind, Venue
+from app.desk.timing import Clock, Sleep, WakeWait, wait_for_wake
+from app.venues.base import StreamEvent, Venue
 
 log = logging.getLogger("app.desk")
 
@@ -51,15 +51,38 @@ class Desk:
     never crashing the desk; after a cancel the touched polled accounts are refreshed at once.
     """
 
-    def __init__(self, audit: AuditLog, *, poll_interval_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        audit: AuditLog,
+        *,
+        poll_interval_s: float = 2.0,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+        poll_wait: WakeWait = wait_for_wake,
+    ) -> None:
+        """Make an empty desk.
+
+        Args:
+            audit: where every cancel action and ledger transition is written.
+            poll_interval_s: how often accounts without a live stream are listed.
+            clock: monotonic seconds, for cancel latencies.
+            wall_clock: epoch seconds, for timestamps (ledger entries, attempt ids, last update).
+            sleep: how the coordinator's retries and the dead man's switch refreshes wait.
+            poll_wait: how the poll loop waits for its next listing (or for F5).
+        """
         self.store = OrderStore()
         self.audit = audit
         self.venues: dict[str, Venue] = {}
         self.specs: dict[str, AccountSpec] = {}
         self.status: dict[str, AccountStatus] = {}
-        self.coordinator = CancelCoordinator(self.store, self.venues, audit)
-        self.deadman = DeadmanManager(self.venues)
+        self.coordinator = CancelCoordinator(
+            self.store, self.venues, audit, clock=clock, wall_clock=wall_clock, sleep=sleep
+        )
+        self.deadman = DeadmanManager(self.venues, sleep=sleep)
         self.poll_interval_s = poll_interval_s
+        self._wall_clock = wall_clock
+        self._poll_wait = poll_wait
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self.account_changed: Event[AccountStatus] = Event("account_changed")
@@ -119,7 +142,9 @@ class Desk:
         for aid in account_ids:
             st = self.status.get(aid)
             if st is not None:
-                self._set_status(replace(st, open_orders=self.store.count(aid), last_update=time.time()))
+                self._set_status(
+                    replace(st, open_orders=self.store.count(aid), last_update=self._wall_clock())
+                )
 
     # --- keeping orders current ---------------------------------------------------------------
 
@@ -150,11 +175,7 @@ class Desk:
                 self._apply_listing(account_id, orders)
                 self._link(account_id, LinkState.POLLING, f"polled every {self.poll_interval_s:g} s")
             wake.clear()
-            # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancel that lands as the
-            # event fires, and the poll loop would outlive its account.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(backoff):
-                    await wake.wait()
+            await self._poll_wait(wake, backoff)
 
     def _apply_listing(self, account_id: str, orders: Sequence[Order]) -> None:
         # A listing cannot say why an order left; an in-flight cancel settles it by its own
@@ -163,49 +184,24 @@ class Desk:
 
     async def _stream(self, account_id: str, venue: Venue) -> None:
         loop = asyncio.get_running_loop()
-        pending: list[StreamEvent] = []
+        burst = StreamCoalescer(account_id)
 
         def flush() -> None:
-            # Per order only its last word counts, so a burst becomes one upsert and one removal
-            # call (one audit write, one Qt signal round) whatever its interleaving; a snapshot
-            # applies what came before it, then replaces the book.
-            events = pending[:]
-            pending.clear()
-            last: dict[str, Order | Outcome] = {}
-
-            def apply() -> None:
-                upserts = [v for v in last.values() if isinstance(v, Order)]
-                removed = [
-                    (order, v)
-                    for oid, v in last.items()
-                    if isinstance(v, Outcome) and (order := self.store.get((account_id, oid))) is not None
-                ]
-                last.clear()
-                if upserts:
-                    self.store.upsert(upserts)
-                if removed:
-                    self.coordinator.observe_removals(removed)
-                    self.store.remove([order.key for order, _ in removed])
-
-            for event in events:
-                if event.kind is StreamKind.SNAPSHOT:
-                    apply()
-                    self._apply_listing(account_id, list(event.orders))
-                elif event.kind is StreamKind.UPSERT:
-                    for o in event.orders:
-                        last.pop(o.order_id, None)  # keep arrival order among the new ones
-                        last[o.order_id] = o
-                elif event.kind is StreamKind.REMOVED and event.order_id is not None:
-                    last.pop(event.order_id, None)
-                    last[event.order_id] = event.outcome or Outcome(CancelState.ALREADY_GONE)
-            apply()
+            for step in burst.drain(self.store.get):
+                if isinstance(step, Replace):
+                    self._apply_listing(account_id, step.orders)
+                    continue
+                if step.upserts:
+                    self.store.upsert(step.upserts)
+                if step.removed:
+                    self.coordinator.observe_removals(step.removed)
+                    self.store.remove([order.key for order, _ in step.removed])
 
         def sink(event: StreamEvent) -> None:
-            if not pending:
+            if burst.add(event):
                 # A few ms gather a burst (a socket hands over one message per read) into runs:
                 # one store call, one audit write, one Qt signal round per run.
                 loop.call_later(STREAM_BATCH_S, flush)
-            pending.append(event)
 
         def link(state: LinkState, detail: str) -> None:
             self._link(account_id, state, detail)

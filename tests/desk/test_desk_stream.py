@@ -1,68 +1,25 @@
-"""The desk applies a live stream by each order's last word, in bursts (a fake venue plays the socket)."""
+"""The desk applies a live stream by each order's last word, in bursts (a scripted venue plays the socket)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
-from app.core.accounts import AccountSpec, KeyCheck, LinkState
+from app.core.accounts import AccountSpec
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import Order, Side, VenueKind
-from app.core.plan import CancelRequest, VenueLimits
+from app.core.plan import CancelIntent, Scope
 from app.desk.audit import AuditLog
 from app.desk.desk import STREAM_BATCH_S, Desk
-from app.venues.base import (
-    CancelReply,
-    Capabilities,
-    DeadmanStatus,
-    LinkSink,
-    StreamEvent,
-    StreamKind,
-    StreamSink,
-)
+from app.venues.base import CancelReply, StreamEvent, StreamKind
+from tests.helpers.fakes import ScriptedVenue, make_order, settle
 
 
 def order(i: int, qty: str = "1") -> Order:
     return Order(
         "s", VenueKind.SPOT, f"O{i}", "BTC/USD", Side.BUY, "limit", Decimal(1), Decimal(qty), Decimal(0), 0.0
     )
-
-
-class ScriptedStream:
-    """Plays a list of events in one burst (as a busy socket delivers them), then idles."""
-
-    account_id = "s"
-    kind = VenueKind.SPOT
-    capabilities = Capabilities(VenueLimits(), deadman=True, streaming=True)
-
-    def __init__(self, events: Sequence[StreamEvent]) -> None:
-        self.events = events
-
-    async def run_stream(self, sink: StreamSink, link: LinkSink) -> None:
-        link(LinkState.LIVE, "")
-        for e in self.events:
-            sink(e)
-        await asyncio.Event().wait()
-
-    async def list_open_orders(self) -> list[Order]:
-        return []
-
-    async def execute(self, request: CancelRequest) -> CancelReply:
-        raise NotImplementedError
-
-    async def confirm(self, orders: Sequence[Order]) -> dict[str, Outcome]:
-        return {}
-
-    async def arm_deadman(self, timeout_s: int) -> DeadmanStatus:
-        raise NotImplementedError
-
-    async def check_key(self) -> KeyCheck:
-        return KeyCheck(None, None)
-
-    async def aclose(self) -> None:
-        pass
 
 
 async def test_a_burst_is_applied_by_each_orders_last_word(tmp_path: Path) -> None:
@@ -82,7 +39,9 @@ async def test_a_burst_is_applied_by_each_orders_last_word(tmp_path: Path) -> No
     desk.store.inserted.connect(lambda v: calls.append(f"+{len(v)}"))
     desk.store.updated.connect(lambda v: calls.append(f"~{len(v)}"))
     desk.store.removed.connect(lambda v: calls.append(f"-{len(v)}"))
-    desk.add_account(AccountSpec("s", "S", VenueKind.SPOT), ScriptedStream(events))
+    venue = ScriptedVenue("s", streaming=True)
+    venue.stream_events = events
+    desk.add_account(AccountSpec("s", "S", VenueKind.SPOT), venue)
     await asyncio.sleep(10 * STREAM_BATCH_S)  # the burst is applied a few ms after it arrives
     try:
         assert {o.order_id: o.quantity for o in desk.store.orders()} == {
@@ -94,6 +53,44 @@ async def test_a_burst_is_applied_by_each_orders_last_word(tmp_path: Path) -> No
         # and went within the burst, so it never shows) and one removal
         assert calls == ["+3", "+1", "~1", "-1"]
         assert desk.status["s"].open_orders == 3
+    finally:
+        await desk.aclose()
+        desk.audit.close()
+
+
+async def test_the_stream_settles_a_cancel_in_flight(tmp_path: Path) -> None:
+    venue = ScriptedVenue("s", streaming=True)
+    o1, o2 = make_order(1, account="s"), make_order(2, account="s")
+    venue.stream_events = [StreamEvent(StreamKind.SNAPSHOT, (o1, o2))]
+    desk = Desk(AuditLog(tmp_path / "a.sqlite3"))
+    removed = asyncio.Event()
+    desk.store.removed.connect(lambda _: removed.set())
+    inserted = asyncio.Event()
+    desk.store.inserted.connect(lambda _: inserted.set())
+    desk.add_account(AccountSpec("s", "S", VenueKind.SPOT), venue)
+    try:
+        async with asyncio.timeout(5):
+            await inserted.wait()
+        venue.hold = asyncio.Event()
+        venue.replies.append(CancelReply(count=1))  # a bare count: not proof for O1 on its own
+        cancel = asyncio.create_task(desk.cancel(CancelIntent(Scope.ORDERS, (o1,))))
+        await settle()
+        assert venue.stream_sink is not None
+        venue.stream_sink(
+            StreamEvent(
+                StreamKind.REMOVED, order_id="O1", outcome=Outcome(CancelState.CANCELLED, "User requested")
+            )
+        )
+        async with asyncio.timeout(5):
+            await removed.wait()
+        entry = desk.coordinator.entry(o1.key)
+        assert entry is not None and (entry.state, entry.reason) == (CancelState.CANCELLED, "User requested")
+        venue.hold.set()
+        report = await cancel
+        assert report.counts[CancelState.CANCELLED] == 1
+        assert venue.confirmed == []  # the stream's word needed no re-check
+        assert [s for s, _ in desk.audit.history("s", "O1")] == ["queued", "sent", "cancelled"]
+        assert [o.order_id for o in desk.store.orders()] == ["O2"]
     finally:
         await desk.aclose()
         desk.audit.close()
