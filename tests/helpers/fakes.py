@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from app.core.accounts import KeyCheck, LinkState
+from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import Order, Side, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
@@ -180,6 +181,7 @@ class ScriptedVenue:
         )
         self.clock = clock
         self.latency_s = latency_s
+        self.problems: Event[str] = Event("scripted venue problems")
         self.replies: list[Answer] = []
         self.confirms: list[dict[str, Outcome] | BaseException] = []
         self.listings: list[list[Order] | BaseException] = []
