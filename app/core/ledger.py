@@ -2,8 +2,10 @@
 
 queued -> sent -> acknowledged -> cancelled, or one of the other endings: already gone (the venue
 did not know the order: it was cancelled or filled before), filled (the venue says it filled
-instead), rejected (the venue refused, with its reason), failed (we could not ask, with the
-reason), unknown (timeout or dropped connection: re-check by listing, never guess).
+instead), rejected (the venue refused, with its reason), failed (we know nothing was applied, with
+the reason), unknown (timeout, dropped connection, gateway error: re-checked until known, never
+guessed). A request held back by a rate limit is ``waiting`` (before it is sent, or after Kraken
+refused it for the limit: nothing was applied) and is sent when the limit allows.
 
 ``cancelled`` is reached only when the venue said so for that very order, or its live stream
 removed the order with a cancel reason. Everything else must say what it knows and no more.
@@ -19,6 +21,7 @@ class CancelState(enum.StrEnum):
     """Where an order is in its cancellation."""
 
     QUEUED = "queued"
+    WAITING = "waiting"
     SENT = "sent"
     ACKNOWLEDGED = "acknowledged"
     CANCELLED = "cancelled"
@@ -36,7 +39,7 @@ class CancelState(enum.StrEnum):
     @property
     def is_open_attempt(self) -> bool:
         """True while the attempt is still in flight (a new cancel would double up)."""
-        return self in (CancelState.QUEUED, CancelState.SENT, CancelState.ACKNOWLEDGED)
+        return self in (CancelState.QUEUED, CancelState.WAITING, CancelState.SENT, CancelState.ACKNOWLEDGED)
 
 
 FINAL_STATES = frozenset(
@@ -50,14 +53,19 @@ FINAL_STATES = frozenset(
     }
 )
 
-# Which moves are legal. UNKNOWN is final for the attempt but may be resolved by a re-check;
-# REJECTED/FAILED orders can be queued again by a new cancel.
+# Which moves are legal. UNKNOWN is final for the attempt but is re-checked until resolved (each
+# re-check is a move UNKNOWN -> UNKNOWN with what it found, so the audit log shows every one);
+# REJECTED/FAILED orders can be queued again by a new cancel. UNKNOWN cannot become REJECTED: a
+# later refusal says nothing about what the earlier request did.
+_NOT_SENT = frozenset(
+    {CancelState.FAILED, CancelState.REJECTED, CancelState.ALREADY_GONE, CancelState.UNKNOWN}
+)
 _ALLOWED: dict[CancelState | None, frozenset[CancelState]] = {
     None: frozenset({CancelState.QUEUED}),
-    CancelState.QUEUED: frozenset(
-        {CancelState.SENT, CancelState.FAILED, CancelState.REJECTED, CancelState.ALREADY_GONE}
-    ),
-    CancelState.SENT: frozenset(FINAL_STATES | {CancelState.ACKNOWLEDGED}),
+    # Not sent yet, and it filled: a fact, whatever we were about to ask.
+    CancelState.QUEUED: frozenset({CancelState.SENT, CancelState.WAITING, CancelState.FILLED} | _NOT_SENT),
+    CancelState.WAITING: frozenset({CancelState.SENT, CancelState.WAITING, CancelState.FILLED} | _NOT_SENT),
+    CancelState.SENT: frozenset(FINAL_STATES | {CancelState.ACKNOWLEDGED, CancelState.WAITING}),
     CancelState.ACKNOWLEDGED: FINAL_STATES,
     CancelState.UNKNOWN: frozenset(
         {
@@ -65,6 +73,7 @@ _ALLOWED: dict[CancelState | None, frozenset[CancelState]] = {
             CancelState.ALREADY_GONE,
             CancelState.FILLED,
             CancelState.FAILED,
+            CancelState.UNKNOWN,
             CancelState.QUEUED,
         }
     ),

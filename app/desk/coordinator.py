@@ -1,9 +1,11 @@
 """The cancel coordinator: plans, sends, and settles cancels, keeping the ledger honest.
 
-For each action: plan (app.core.plan) -> queued (audit) -> per request: sent (audit, before the
-bytes leave) -> the venue's answer per order -> confirm what was only counted or is unknown ->
-settled. Accounts run concurrently; requests of one account run concurrently too (a venue that
-must serialize, like Spot REST's nonces, does it itself).
+For each action: plan (app.core.plan) -> queued (audit) -> per request: waiting while a rate
+limit holds it -> sent (audit, as the bytes leave) -> the venue's answer per order -> confirm what
+was only counted -> settled. Orders whose ending is unknown are then re-checked in the background
+until Kraken's word is known. Accounts run concurrently; requests of one account run concurrently
+too (a venue that must serialize or pace, like Spot REST's nonces and Kraken's counters, does it
+itself and tells the ledger through a ``SendObserver``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
@@ -24,7 +27,7 @@ from app.core.orders import Order, OrderKey
 from app.core.plan import CancelIntent, CancelRequest, Plan, Scope, plan_cancel
 from app.desk.audit import AuditLog, Transition
 from app.desk.store import OrderStore
-from app.desk.timing import Clock, Sleep
+from app.desk.timing import Clock, Sleep, WakeWait, wait_for_wake
 from app.venues.base import CancelReply, Venue
 
 log = logging.getLogger("app.desk.coordinator")
@@ -32,11 +35,18 @@ log = logging.getLogger("app.desk.coordinator")
 T = TypeVar("T")
 
 GONE_STATES = frozenset({CancelState.CANCELLED, CancelState.ALREADY_GONE, CancelState.FILLED})
+URGENT_SCOPES = frozenset({Scope.ACCOUNT, Scope.EVERYTHING})  # cancel-all and the kill switch
+RATE_LIMIT_TRIES = 30  # a request refused for a rate limit this often in a row ends failed
+RECHECK_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # then every 30 s until known
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    """The latest ledger state of one order."""
+    """The latest ledger state of one order.
+
+    ``after_unknown`` marks an attempt queued while the previous one's ending was unknown: if
+    this one fails or is refused, what the earlier one did is still unknown (facts win).
+    """
 
     attempt: str
     order: Order
@@ -44,6 +54,28 @@ class LedgerEntry:
     reason: str | None
     at: float
     latency_ms: float | None = None
+    after_unknown: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ActionProgress:
+    """How far one cancel action is, for the window's progress line.
+
+    Attributes:
+        attempt: the action's id.
+        intent: what the trader asked, in words.
+        total: orders the action tracks.
+        done: orders with a final state.
+        waiting: orders held back by a rate limit.
+        eta_s: the longest wait a rate limit announced, if any.
+    """
+
+    attempt: str
+    intent: str
+    total: int
+    done: int
+    waiting: int
+    eta_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -59,6 +91,7 @@ class CancelReport:
     round_trips_ms: list[float] = field(default_factory=list)
     venue_times: list[tuple[str | None, str | None]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    rate_waits: int = 0  # times a request of this action waited for a rate limit
 
     def summary(self) -> str:
         """e.g. ``cancelled 10, already gone 1, failed 2``."""
@@ -74,17 +107,51 @@ async def _all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     return list(await asyncio.gather(*pending))
 
 
+class _Observer:
+    """What one request's venue tells the ledger while it is on its way (a ``SendObserver``)."""
+
+    __slots__ = ("_attempt", "_coordinator", "_form", "_orders", "_report", "sent_called")
+
+    def __init__(
+        self, coordinator: CancelCoordinator, attempt: str, req: CancelRequest, report: CancelReport
+    ) -> None:
+        self._coordinator = coordinator
+        self._attempt = attempt
+        self._orders = req.orders
+        self._form = req.form.value
+        self._report = report
+        self.sent_called = False
+
+    def waiting(self, seconds: float, why: str) -> None:
+        self._report.rate_waits += 1
+        self._coordinator._wait_for(self._attempt, self._orders, seconds, why)
+
+    def sent(self) -> None:
+        if not self.sent_called:
+            self.sent_called = True
+            self._coordinator._move(self._attempt, self._orders, CancelState.SENT, form=self._form)
+
+
 class CancelCoordinator:
-    """Runs cancel actions against the desk's venues.
+    """Runs cancel actions against the desk's venues, and keeps re-checking what is unknown.
 
     Events:
         transitioned(list[LedgerEntry]): orders moved in the ledger (batched per step).
-        settled(CancelReport): an action finished.
+        progressed(ActionProgress): an action moved on (orders done, waiting, the wait's ETA).
+        settled(CancelReport): an action finished (orders still unknown are re-checked after).
 
-    Rules: an order is marked cancelled only when its venue said so for that order, or its stream
-    removed it with a cancel reason; a bare count is confirmed per order; a timeout or dropped
-    connection leaves ``unknown`` and triggers a re-check; rate limits are retried with back-off
-    (cancels are safe to retry); every transition is in the audit log before the request is sent.
+    Rules:
+    - ``cancelled`` only when the venue said so for that order, or its stream removed it with a
+      cancel reason; a bare count is confirmed per order;
+    - ``failed`` only when nothing was applied; a timeout, a dropped connection or a gateway
+      error is ``unknown`` and re-checked with back-off until Kraken's word is known, also after
+      a reconnect (``kick``); every re-check is audited;
+    - facts win: an order proven gone never comes back (``OrderStore.remove(proven=True)``), a
+      failed re-send of an ``unknown`` order stays unknown, an order in flight is never sent
+      again whatever the scope asked;
+    - a rate limit holds requests in ``waiting`` with Kraken's or the model's ETA, never fails
+      them while the limit is the reason; cancel-all and the kill switch take the emergency lane;
+    - every transition is in the audit log, ``sent`` as the bytes leave.
     """
 
     def __init__(
@@ -93,54 +160,86 @@ class CancelCoordinator:
         venues: Mapping[str, Venue],
         audit: AuditLog,
         *,
-        max_retries: int = 3,
+        max_retries: int = RATE_LIMIT_TRIES,
         backoff_s: float = 0.25,
+        recheck_delays_s: Sequence[float] = RECHECK_DELAYS_S,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
+        recheck_wait: WakeWait = wait_for_wake,
     ) -> None:
         """Make a coordinator over the desk's store, venues and audit log.
 
         Args:
             store: the live order store (gone orders leave it, outcomes are shown in it).
             venues: each connected account's venue, by account id (read at each cancel).
-            audit: where every action and transition is written before the request leaves.
-            max_retries: how many times a rate-limited request is sent again.
-            backoff_s: the first wait before a retry when the venue did not say how long; doubles.
+            audit: where every action and transition is written.
+            max_retries: how many rate-limit refusals in a row a request may get before it ends
+                failed (nothing applied).
+            backoff_s: the first wait after a rate-limit refusal that names no wait; doubles (to 30 s).
+            recheck_delays_s: waits between re-checks of unknown orders (the last one repeats).
             clock: monotonic seconds, for latencies and round trips.
             wall_clock: epoch seconds, for attempt ids and ledger entry times.
-            sleep: how a retry waits (``asyncio.sleep``).
+            sleep: how waits are spent (``asyncio.sleep``).
+            recheck_wait: how the re-checks of unknown orders wait between rounds (cut short by
+                ``kick``).
         """
         self._store = store
         self._venues = venues
         self._audit = audit
         self._max_retries = max_retries
         self._backoff = backoff_s
+        self._recheck_delays = tuple(recheck_delays_s) or RECHECK_DELAYS_S
         self._clock = clock
         self._wall_clock = wall_clock
         self._sleep = sleep
+        self._recheck_wait = recheck_wait
         self._ids = itertools.count(1)
         self._entries: dict[OrderKey, LedgerEntry] = {}
+        self._actions: dict[str, _Action] = {}
+        self._resolvers: dict[str, asyncio.Task[None]] = {}
+        self._kicks: dict[str, asyncio.Event] = {}
         self.transitioned: Event[list[LedgerEntry]] = Event("cancel_transitioned")
+        self.progressed: Event[ActionProgress] = Event("cancel_progressed")
         self.settled: Event[CancelReport] = Event("cancel_settled")
 
     def entry(self, key: OrderKey) -> LedgerEntry | None:
         """The latest ledger entry of an order."""
         return self._entries.get(key)
 
+    def _in_flight(self, key: OrderKey) -> bool:
+        e = self._entries.get(key)
+        return e is not None and e.state.is_open_attempt
+
+    def held_keys(self, account_id: str) -> set[OrderKey]:
+        """Orders a listing must not drop silently: in flight, or their ending is unknown."""
+        return {
+            k
+            for k, e in self._entries.items()
+            if k[0] == account_id and (e.state.is_open_attempt or e.state is CancelState.UNKNOWN)
+        }
+
+    def unknown(self, account_id: str | None = None) -> list[LedgerEntry]:
+        """Entries whose ending is unknown (being re-checked)."""
+        return [
+            e
+            for k, e in self._entries.items()
+            if e.state is CancelState.UNKNOWN and (account_id is None or k[0] == account_id)
+        ]
+
     def plan(self, intent: CancelIntent) -> Plan:
-        """The requests an intent would send now (for confirmations: how many, where)."""
+        """The requests an intent would send now (for confirmations: how many, where).
+
+        Orders already being cancelled are left out whatever the scope: never sent twice.
+        """
         limits = {aid: v.capabilities.limits for aid, v in self._venues.items()}
         if intent.scope is Scope.ORDERS:
-            # Never double up on orders already being cancelled.
-            fresh = tuple(
-                o
-                for o in intent.orders
-                if not ((e := self._entries.get(o.key)) is not None and e.state.is_open_attempt)
-            )
-            intent = CancelIntent(Scope.ORDERS, fresh)
-        # A selection plans from the orders it names: no need to group the whole book.
-        book = {} if intent.scope is Scope.ORDERS else self._store.by_account()
+            fresh = tuple(o for o in intent.orders if not self._in_flight(o.key))
+            return plan_cancel(CancelIntent(Scope.ORDERS, fresh), {}, limits)
+        book = {
+            aid: [o for o in orders if not self._in_flight(o.key)]
+            for aid, orders in self._store.by_account().items()
+        }
         return plan_cancel(intent, book, limits)
 
     # --- ledger -----------------------------------------------------------------------------
@@ -157,31 +256,71 @@ class CancelCoordinator:
     ) -> list[LedgerEntry]:
         now = self._wall_clock()
         moved: list[LedgerEntry] = []
+        by_state: dict[tuple[CancelState, str | None], list[LedgerEntry]] = {}
         for order in orders:
             old = self._entries.get(order.key)
             old_state: CancelState | None
+            after_unknown = False
             if state is CancelState.QUEUED:
                 # A new attempt starts fresh, unless one is still in flight (never double up).
                 old_state = old.state if old is not None and old.state.is_open_attempt else None
+                after_unknown = old is not None and old.state is CancelState.UNKNOWN
             elif old is None or old.attempt != attempt:
                 continue  # only the attempt that queued an order may move it
             else:
                 old_state = old.state
-            if not can_move(old_state, state):
+                after_unknown = old.after_unknown
+            new_state, new_reason = state, reason
+            if after_unknown and state in (CancelState.FAILED, CancelState.REJECTED):
+                # This re-send failed, but what the earlier request did is still unknown.
+                new_state = CancelState.UNKNOWN
+                new_reason = f"still unknown: the new attempt {state.value} ({reason})"
+            if not can_move(old_state, new_state):
                 continue
-            entry = LedgerEntry(attempt, order, state, reason, now, latency_ms)
+            entry = LedgerEntry(attempt, order, new_state, new_reason, now, latency_ms, after_unknown)
             self._entries[order.key] = entry
             moved.append(entry)
+            by_state.setdefault((new_state, new_reason), []).append(entry)
         if not moved:
             return moved
-        self._audit.record(Transition(attempt, e.order, state, reason, form, latency_ms) for e in moved)
-        keys = [e.order.key for e in moved]
-        if state in GONE_STATES:
-            self._store.remove(keys)
-        else:
-            self._store.set_outcomes({k: Outcome(state, reason) for k in keys})
+        self._audit.record(Transition(attempt, e.order, e.state, e.reason, form, latency_ms) for e in moved)
+        for (st, why), entries in by_state.items():
+            keys = [e.order.key for e in entries]
+            if st in GONE_STATES:
+                self._store.remove(keys, proven=True)
+            else:
+                self._store.set_outcomes({k: Outcome(st, why) for k in keys})
         self.transitioned.emit(moved)
+        self._progress(attempt)
+        if any(e.state is CancelState.UNKNOWN for e in moved):
+            for account_id in {e.order.account_id for e in moved if e.state is CancelState.UNKNOWN}:
+                self._start_resolver(account_id)
         return moved
+
+    def _wait_for(self, attempt: str, orders: Sequence[Order], seconds: float, why: str) -> None:
+        action = self._actions.get(attempt)
+        if action is not None:
+            action.eta_until = max(action.eta_until, self._clock() + seconds)
+        self._move(attempt, orders, CancelState.WAITING, f"waiting: {why}, ~{math.ceil(seconds)} s")
+
+    def _progress(self, attempt: str) -> None:
+        action = self._actions.get(attempt)
+        if action is None:
+            return
+        done = waiting = 0
+        for key in action.keys:
+            e = self._entries.get(key)
+            if e is None or e.attempt != attempt:
+                done += 1  # a later attempt took it over, or it left the ledger: not ours to wait for
+            elif e.state.is_final:
+                done += 1
+            elif e.state is CancelState.WAITING:
+                waiting += 1
+        eta = action.eta_until - self._clock() if waiting and action.eta_until else None
+        progress = ActionProgress(attempt, action.intent, len(action.keys), done, waiting, eta)
+        if progress != action.last:
+            action.last = progress
+            self.progressed.emit(progress)
 
     def observe_removal(self, order: Order, outcome: Outcome) -> None:
         """A stream or listing says an order left the book, and why (see ``observe_removals``)."""
@@ -191,15 +330,27 @@ class CancelCoordinator:
         """A stream says orders left the book, and why.
 
         Orders being cancelled (or whose cancel ended unknown) are settled by the stream's word:
-        only a cancel reason gives ``cancelled``. Alike moves are written together (a kill
-        switch's stream removes a thousand orders in a few bursts: one audit transaction each,
-        not one per order).
+        only a cancel reason gives ``cancelled``; a fill after ``cancelled`` is recorded (facts
+        win). Alike moves are written together (a kill switch's stream removes a thousand orders
+        in a few bursts: one audit transaction each, not one per order).
         """
         groups: dict[tuple[str, CancelState, str | None], list[Order]] = {}
         for order, outcome in removed:
             entry = self._entries.get(order.key)
-            if entry is not None and (entry.state.is_open_attempt or entry.state is CancelState.UNKNOWN):
-                groups.setdefault((entry.attempt, outcome.state, outcome.reason), []).append(entry.order)
+            if entry is None:
+                continue
+            settles = entry.state.is_open_attempt or entry.state is CancelState.UNKNOWN
+            late_fill = entry.state is CancelState.CANCELLED and outcome.state is CancelState.FILLED
+            if not (settles or late_fill):
+                continue
+            state, reason = outcome.state, outcome.reason
+            if entry.state in (CancelState.QUEUED, CancelState.WAITING) and state is CancelState.CANCELLED:
+                # Cancelled before our request left: not by us. It is gone, no more.
+                state, reason = (
+                    CancelState.ALREADY_GONE,
+                    f"cancelled before our request left ({reason or 'no reason'})",
+                )
+            groups.setdefault((entry.attempt, state, reason), []).append(entry.order)
         for (attempt, state, reason), orders in groups.items():
             self._move(attempt, orders, state, reason)
 
@@ -213,21 +364,30 @@ class CancelCoordinator:
             plan: a plan made a moment ago (shown in a confirmation); made now if None.
 
         Returns:
-            The report; it never raises for venue failures (they become outcomes).
+            The report; it never raises for venue failures (they become outcomes). Orders still
+            unknown when it returns are re-checked in the background.
         """
         plan = plan if plan is not None else self.plan(intent)
         attempt = f"A{int(self._wall_clock())}-{next(self._ids)}"
         report = CancelReport(attempt, intent.describe(), len(plan.requests), plan.order_count)
+        urgent = intent.scope in URGENT_SCOPES
         t0 = self._clock()
+        tracked = [o for req in plan.requests for o in req.orders]
+        self._actions[attempt] = _Action(report.intent, [o.key for o in tracked])
         self._audit.begin_action(attempt, report.intent, report.requests, report.orders)
-        # One transaction for the whole action (the request form is recorded at "sent").
-        self._move(attempt, [o for req in plan.requests for o in req.orders], CancelState.QUEUED)
+        try:
+            # One transaction for the whole action (the request form is recorded at "sent").
+            self._move(attempt, tracked, CancelState.QUEUED)
 
-        # Awaited directly when there is one of a kind: a gather wraps each coroutine in a task
-        # that starts only on the next loop turn, and in a GUI that turn may be a whole repaint
-        # before the first byte leaves (bench: key press to wire).
-        per_account = plan.by_account()
-        await _all(self._run_account(attempt, aid, reqs, report) for aid, reqs in per_account.items())
+            # Awaited directly when there is one of a kind: a gather wraps each coroutine in a
+            # task that starts only on the next loop turn, and in a GUI that turn may be a whole
+            # repaint before the first byte leaves (bench: key press to wire).
+            per_account = plan.by_account()
+            await _all(
+                self._run_account(attempt, aid, reqs, report, urgent) for aid, reqs in per_account.items()
+            )
+        finally:
+            self._actions.pop(attempt, None)
         report.latency_ms = (self._clock() - t0) * 1000
         for req in plan.requests:
             for o in req.orders:
@@ -240,37 +400,47 @@ class CancelCoordinator:
         return report
 
     async def _run_account(
-        self, attempt: str, account_id: str, requests: Sequence[CancelRequest], report: CancelReport
+        self,
+        attempt: str,
+        account_id: str,
+        requests: Sequence[CancelRequest],
+        report: CancelReport,
+        urgent: bool,
     ) -> None:
         venue = self._venues.get(account_id)
         if venue is None:
             for req in requests:
                 self._move(attempt, req.orders, CancelState.FAILED, "account not connected")
             return
-        results = await _all(self._send(attempt, venue, req, report) for req in requests)
+        results = await _all(self._send(attempt, venue, req, report, urgent) for req in requests)
         to_confirm = [o for pending in results for o in pending]
         await self._confirm(attempt, venue, to_confirm, report)
 
     async def _send(
-        self, attempt: str, venue: Venue, req: CancelRequest, report: CancelReport
+        self, attempt: str, venue: Venue, req: CancelRequest, report: CancelReport, urgent: bool
     ) -> list[Order]:
         """Send one request; returns the orders whose fate must still be confirmed."""
-        self._move(attempt, req.orders, CancelState.SENT, form=req.form.value)
         reply: CancelReply | None = None
         for tries in itertools.count():
+            observer = _Observer(self, attempt, req, report)
             t0 = self._clock()
             try:
-                reply = await venue.execute(req)
+                reply = await venue.execute(req, urgent=urgent, observer=observer)
                 break
             except RateLimited as e:
-                if tries >= self._max_retries:
+                # Kraken refused it for a rate limit: nothing was applied. Wait, then send again.
+                if tries + 1 >= self._max_retries:
                     report.errors.append(str(e))
-                    self._move(attempt, req.orders, CancelState.FAILED, f"rate limited: {e.venue_error or e}")
+                    why = f"rate limited {tries + 1} times: {e.venue_error or e}"
+                    self._move(attempt, req.orders, CancelState.FAILED, why)
                     return []
-                await self._sleep(e.retry_after if e.retry_after else self._backoff * 2**tries)
+                wait = e.retry_after if e.retry_after else min(30.0, self._backoff * 2 ** min(tries, 8))
+                observer.waiting(wait, f"Kraken's rate limit ({e.venue_error or e})")
+                await self._sleep(wait)
             except VenueError as e:
                 report.errors.append(str(e))
                 if e.effect_unknown:
+                    observer.sent()  # the venue may have written it without saying so
                     self._move(attempt, req.orders, CancelState.UNKNOWN, str(e))
                     return list(req.orders)
                 state = CancelState.REJECTED
@@ -282,9 +452,11 @@ class CancelCoordinator:
                 # A bug in a venue must not crash the desk nor claim anything: re-check.
                 log.exception("venue %s failed on %s", venue.account_id, req.form)
                 report.errors.append(f"internal error: {e!r}")
+                observer.sent()
                 self._move(attempt, req.orders, CancelState.UNKNOWN, f"internal error: {type(e).__name__}")
                 return list(req.orders)
         assert reply is not None
+        observer.sent()  # for a venue that answered without saying when it sent
         rtt = (self._clock() - t0) * 1000
         report.round_trips_ms.append(rtt)
         if reply.venue_time_in or reply.venue_time_out:
@@ -323,11 +495,92 @@ class CancelCoordinator:
             report.errors.append(f"re-check failed: {e}")
             self._move(attempt, waiting, CancelState.UNKNOWN, f"re-check failed: {e}")
             return
-        groups: dict[tuple[CancelState, str | None], list[Order]] = {}
-        for o in waiting:
-            out = outcomes.get(o.order_id)
-            if out is None:
-                out = Outcome(CancelState.UNKNOWN, "venue did not say; refresh to re-check")
-            groups.setdefault((out.state, out.reason), []).append(o)
-        for (state, reason), group in groups.items():
-            self._move(attempt, group, state, reason)
+        self._apply_confirm(attempt, waiting, outcomes, "venue did not say; re-checking")
+
+    def _apply_confirm(
+        self, attempt: str | None, orders: Sequence[Order], outcomes: Mapping[str, Outcome], unsaid: str
+    ) -> None:
+        groups: dict[tuple[str, CancelState, str | None], list[Order]] = {}
+        for o in orders:
+            e = self._entries.get(o.key)
+            if e is None or (attempt is not None and e.attempt != attempt):
+                continue
+            out = outcomes.get(o.order_id) or Outcome(CancelState.UNKNOWN, unsaid)
+            groups.setdefault((e.attempt, out.state, out.reason), []).append(o)
+        for (att, state, reason), group in groups.items():
+            self._move(att, group, state, reason)
+
+    # --- unknown endings, re-checked until known -------------------------------------------
+
+    def kick(self, account_id: str) -> None:
+        """Re-check the account's unknown orders now (it reconnected, or was listed afresh)."""
+        kick = self._kicks.get(account_id)
+        if kick is not None:
+            kick.set()
+
+    def _start_resolver(self, account_id: str) -> None:
+        task = self._resolvers.get(account_id)
+        if task is None or task.done():
+            self._kicks[account_id] = asyncio.Event()
+            self._resolvers[account_id] = asyncio.create_task(
+                self._resolve(account_id), name=f"recheck-{account_id}"
+            )
+
+    async def _resolve(self, account_id: str) -> None:
+        """Re-check the account's unknown orders with back-off until none is left."""
+        rounds = 0
+        kick = self._kicks[account_id]
+        while True:
+            delay = self._recheck_delays[min(rounds, len(self._recheck_delays) - 1)]
+            await self._recheck_wait(kick, delay)
+            kick.clear()  # after the wait: a kick that came before it still cuts it short
+            entries = [e for e in self.unknown(account_id) if not self._in_action(e.attempt)]
+            if not self.unknown(account_id):
+                return
+            rounds += 1
+            venue = self._venues.get(account_id)
+            if venue is None or not entries:
+                continue
+            orders = [e.order for e in entries]
+            try:
+                outcomes = await venue.confirm(orders)
+            except RateLimited as e:
+                self._recheck_note(entries, f"re-check {rounds} rate limited ({e.venue_error or e})")
+                if e.retry_after:
+                    await self._sleep(e.retry_after)
+                continue
+            except Exception as e:
+                if not isinstance(e, VenueError):
+                    log.exception("re-check of %s failed", account_id)
+                self._recheck_note(entries, f"re-check {rounds} failed: {e}")
+                continue
+            self._apply_confirm(None, orders, outcomes, f"re-check {rounds}: Kraken did not say yet")
+
+    def _in_action(self, attempt: str) -> bool:
+        return attempt in self._actions  # the action confirms its own orders first
+
+    def _recheck_note(self, entries: Sequence[LedgerEntry], reason: str) -> None:
+        """Audit a re-check that learned nothing (the order stays unknown)."""
+        by_attempt: dict[str, list[Order]] = {}
+        for e in entries:
+            by_attempt.setdefault(e.attempt, []).append(e.order)
+        for attempt, orders in by_attempt.items():
+            self._move(attempt, orders, CancelState.UNKNOWN, reason)
+
+    async def aclose(self) -> None:
+        """Stop the background re-checks (unknown orders stay unknown in the ledger and audit)."""
+        tasks = list(self._resolvers.values())
+        self._resolvers.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclass(slots=True)
+class _Action:
+    """What the coordinator tracks of an action while it runs (for its progress)."""
+
+    intent: str
+    keys: list[OrderKey]
+    eta_until: float = 0.0
+    last: ActionProgress | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from app.core.accounts import AccountSpec, LinkState
@@ -45,6 +45,8 @@ class Desk:
     Events:
         account_changed(AccountStatus): an account was added, changed state, or its count moved.
         account_removed(str): an account was removed.
+        venue_problem((account_id, text)): a venue skipped something it could not read (a
+            malformed order in a listing or stream); the rest of the account goes on.
 
     Rules: each account gets one task that keeps its orders current (the venue's stream, or a
     poll every ``poll_interval_s``); a failing venue is shown as down with the reason and retried,
@@ -77,7 +79,13 @@ class Desk:
         self.specs: dict[str, AccountSpec] = {}
         self.status: dict[str, AccountStatus] = {}
         self.coordinator = CancelCoordinator(
-            self.store, self.venues, audit, clock=clock, wall_clock=wall_clock, sleep=sleep
+            self.store,
+            self.venues,
+            audit,
+            clock=clock,
+            wall_clock=wall_clock,
+            sleep=sleep,
+            recheck_wait=poll_wait,
         )
         self.deadman = DeadmanManager(self.venues, sleep=sleep)
         self.poll_interval_s = poll_interval_s
@@ -87,6 +95,8 @@ class Desk:
         self._wake: dict[str, asyncio.Event] = {}
         self.account_changed: Event[AccountStatus] = Event("account_changed")
         self.account_removed: Event[str] = Event("account_removed")
+        self.venue_problem: Event[tuple[str, str]] = Event("venue_problem")
+        self._unhook: dict[str, Callable[[], None]] = {}
         self.store.inserted.connect(lambda orders: self._recount({o.account_id for o in orders}))
         self.store.removed.connect(lambda keys: self._recount({k[0] for k in keys}))
 
@@ -102,6 +112,10 @@ class Desk:
             AccountStatus(spec.account_id, spec.name, spec.venue, LinkState.CONNECTING, "connecting")
         )
         self._wake[spec.account_id] = asyncio.Event()
+        account_id = spec.account_id
+        self._unhook[account_id] = venue.problems.connect(
+            lambda text: self.venue_problem.emit((account_id, text))
+        )
         self._tasks[spec.account_id] = asyncio.create_task(
             self._keep_current(spec.account_id, venue), name=f"orders-{spec.account_id}"
         )
@@ -118,6 +132,9 @@ class Desk:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         venue = self.venues.pop(account_id, None)
+        unhook = self._unhook.pop(account_id, None)
+        if unhook is not None:
+            unhook()
         if venue is not None:
             await venue.aclose()
         self.specs.pop(account_id, None)
@@ -178,9 +195,11 @@ class Desk:
             await self._poll_wait(wake, backoff)
 
     def _apply_listing(self, account_id: str, orders: Sequence[Order]) -> None:
-        # A listing cannot say why an order left; an in-flight cancel settles it by its own
-        # re-check, so orders simply leave the table here.
-        self.store.replace_account(account_id, orders)
+        # A listing cannot say why an order left. Orders being cancelled, or whose cancel ended
+        # unknown, stay until the ledger knows why (never dropped silently); the fresh listing is
+        # a good moment to re-check the unknown ones.
+        self.store.replace_account(account_id, orders, keep=self.coordinator.held_keys(account_id))
+        self.coordinator.kick(account_id)
 
     async def _stream(self, account_id: str, venue: Venue) -> None:
         loop = asyncio.get_running_loop()
@@ -195,7 +214,8 @@ class Desk:
                     self.store.upsert(step.upserts)
                 if step.removed:
                     self.coordinator.observe_removals(step.removed)
-                    self.store.remove([order.key for order, _ in step.removed])
+                    # A stream's removal is Kraken's word: a stale snapshot cannot bring it back.
+                    self.store.remove([order.key for order, _ in step.removed], proven=True)
 
         def sink(event: StreamEvent) -> None:
             if burst.add(event):
@@ -205,6 +225,8 @@ class Desk:
 
         def link(state: LinkState, detail: str) -> None:
             self._link(account_id, state, detail)
+            if state is LinkState.LIVE:
+                self.coordinator.kick(account_id)  # back: re-check what was unknown while away
 
         try:
             await venue.run_stream(sink, link)
@@ -240,3 +262,4 @@ class Desk:
         """Stop every task and close every venue (the dead man's switch is left as it is)."""
         for aid in list(self._tasks):
             await self.remove_account(aid)
+        await self.coordinator.aclose()

@@ -6,11 +6,14 @@ inserted, updated or removed, so the table inserts and removes rows and never re
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Container, Iterable, Sequence
 
 from app.core.events import Event
 from app.core.ledger import Outcome
 from app.core.orders import Order, OrderKey
+
+GONE_KEPT = 200_000  # orders proven gone remembered, so a stale listing cannot bring them back
 
 
 class OrderStore:
@@ -23,13 +26,15 @@ class OrderStore:
 
     Rules: an event is emitted only for a real change; one replace or batch emits at most one
     event of each kind; per-account reads cost the account's size, never the whole book's (the
-    cancel path plans from them with 10,000 orders listed).
+    cancel path plans from them with 10,000 orders listed); facts win: an order Kraken proved
+    gone is never added back by a listing or snapshot taken before it left.
     """
 
     def __init__(self) -> None:
         self._orders: dict[OrderKey, Order] = {}
         self._by_account: dict[str, dict[OrderKey, Order]] = {}
         self._outcomes: dict[OrderKey, Outcome] = {}
+        self._gone: OrderedDict[OrderKey, None] = OrderedDict()
         self.inserted: Event[list[Order]] = Event("orders_inserted")
         self.updated: Event[list[Order]] = Event("orders_updated")
         self.removed: Event[list[OrderKey]] = Event("orders_removed")
@@ -63,10 +68,12 @@ class OrderStore:
         return len(self._by_account.get(account_id, ()))
 
     def upsert(self, orders: Iterable[Order]) -> None:
-        """Add new orders and update changed ones."""
+        """Add new orders and update changed ones (orders proven gone stay gone)."""
         new: list[Order] = []
         changed: list[Order] = []
         for o in orders:
+            if o.key in self._gone:
+                continue  # a stale listing or snapshot: Kraken ids never come back
             old = self._orders.get(o.key)
             if old is None:
                 new.append(o)
@@ -81,9 +88,23 @@ class OrderStore:
         if changed:
             self.updated.emit(changed)
 
-    def remove(self, keys: Iterable[OrderKey]) -> None:
-        """Remove orders (unknown keys are ignored)."""
+    def remove(self, keys: Iterable[OrderKey], *, proven: bool = False) -> None:
+        """Remove orders (unknown keys are ignored).
+
+        Args:
+            keys: the orders.
+            proven: Kraken said these orders are gone (cancelled, filled, expired: the ledger's
+                word or a stream's removal): a later listing or snapshot that still names them is
+                stale and cannot bring them back.
+        """
         gone: list[OrderKey] = []
+        keys = list(keys)
+        if proven:
+            for k in keys:
+                self._gone[k] = None
+                self._gone.move_to_end(k)
+            while len(self._gone) > GONE_KEPT:
+                self._gone.popitem(last=False)
         for k in keys:
             if k in self._orders:  # also skips a key named twice
                 del self._orders[k]
@@ -93,11 +114,24 @@ class OrderStore:
         if gone:
             self.removed.emit(gone)
 
-    def replace_account(self, account_id: str, orders: Sequence[Order]) -> None:
-        """Make ``account_id``'s orders exactly ``orders`` (a fresh listing or snapshot)."""
+    def replace_account(
+        self, account_id: str, orders: Sequence[Order], *, keep: Container[OrderKey] = frozenset()
+    ) -> None:
+        """Make ``account_id``'s orders exactly ``orders`` (a fresh listing or snapshot).
+
+        Args:
+            account_id: the account.
+            orders: what the venue lists now.
+            keep: orders to keep although not listed (being cancelled, or their cancel's ending
+                is unknown: they leave when the ledger knows why, never silently).
+        """
         fresh = {o.key for o in orders}
-        self.remove([k for k in self._by_account.get(account_id, {}) if k not in fresh])
+        self.remove([k for k in self._by_account.get(account_id, {}) if k not in fresh and k not in keep])
         self.upsert(orders)
+
+    def is_gone(self, key: OrderKey) -> bool:
+        """Whether Kraken proved ``key`` gone (it will not be listed again)."""
+        return key in self._gone
 
     def drop_account(self, account_id: str) -> None:
         """Forget every order of an account (it was removed)."""

@@ -81,6 +81,31 @@ class StreamEvent:
     detail: str | None = None
 
 
+class SendObserver(Protocol):
+    """What a venue tells the desk while one request is on its way (the ledger follows it)."""
+
+    def waiting(self, seconds: float, why: str) -> None:
+        """The request waits about ``seconds`` for a rate limit before it is sent."""
+        ...
+
+    def sent(self) -> None:
+        """The request's bytes are leaving now (called right before the write)."""
+        ...
+
+
+class NoObserver:
+    """An observer that is told things and does nothing (requests nobody watches)."""
+
+    def waiting(self, seconds: float, why: str) -> None:
+        """Nothing to do."""
+
+    def sent(self) -> None:
+        """Nothing to do."""
+
+
+NO_OBSERVER = NoObserver()
+
+
 StreamSink = Callable[[StreamEvent], None]
 LinkSink = Callable[[LinkState, str], None]
 
@@ -102,8 +127,17 @@ class Venue(Protocol):
         """Every open order of the account."""
         ...
 
-    async def execute(self, request: CancelRequest) -> CancelReply:
-        """Send one planned cancel request and return what the venue said."""
+    async def execute(
+        self, request: CancelRequest, *, urgent: bool = False, observer: SendObserver | None = None
+    ) -> CancelReply:
+        """Send one planned cancel request and return what the venue said.
+
+        Args:
+            request: the planned request.
+            urgent: the emergency lane (cancel-all, kill switch): goes before ordinary requests
+                waiting on this key, may use the budget slice held back for it, never paced.
+            observer: told when the request waits for a rate limit and when its bytes leave.
+        """
         ...
 
     async def confirm(self, orders: Sequence[Order]) -> dict[str, Outcome]:

@@ -421,7 +421,9 @@ class Link(Generic[P]):
     async def flush(self, session: Session[P]) -> None:
         """Send what the protocol queued; tickets whose frame did not leave learn nothing was sent."""
         outgoing = session.proto.data_to_send()
-        for i, (frame, _ticket) in enumerate(outgoing):
+        for i, (frame, ticket) in enumerate(outgoing):
+            if ticket is not None and ticket.sending is not None:
+                ticket.sending()  # the ledger writes "sent" now, as the bytes go
             try:
                 await session.conn.send(frame)
             except (websockets.exceptions.ConnectionClosed, OSError) as e:
@@ -485,6 +487,7 @@ class Link(Generic[P]):
         make: Callable[[P], Ticket[T]],
         *,
         timeout_s: float | None = None,
+        sending: Callable[[], None] | None = None,
     ) -> T:
         """Send one request on the live connection and wait for the protocol to settle it.
 
@@ -492,6 +495,7 @@ class Link(Generic[P]):
             make: asks the protocol for the request's ticket (it queues the frames).
             timeout_s: wait for the first answer (default ``request_timeout_s``; after a partial
                 answer the wait is ``settle_s`` from it).
+            sending: called right before the request's frame is written (the ledger's "sent").
 
         Returns:
             What the protocol settled the ticket with.
@@ -501,6 +505,7 @@ class Link(Generic[P]):
         """
         session = await self.session()
         ticket = make(session.proto)
+        ticket.sending = sending
         if not ticket.done:
             try:
                 await self.flush(session)

@@ -28,10 +28,11 @@ class Ticket(Generic[T]):
     of which the link may take as a reason to wait a little longer; listeners hear every change.
     """
 
-    __slots__ = ("_error", "_listeners", "_value", "done", "progress", "what")
+    __slots__ = ("_error", "_listeners", "_value", "done", "progress", "sending", "what")
 
     def __init__(self, what: str) -> None:
         self.what = what
+        self.sending: Callable[[], None] | None = None  # the link calls it right before the write
         self.done = False
         self.progress = 0
         self._value: T | None = None

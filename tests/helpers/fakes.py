@@ -18,6 +18,7 @@ from app.venues.base import (
     Capabilities,
     DeadmanStatus,
     LinkSink,
+    SendObserver,
     StreamEvent,
     StreamSink,
 )
@@ -190,10 +191,13 @@ class ScriptedVenue:
         self.stream_sink: StreamSink | None = None
         self.book: list[Order] = []
         self.executed: list[CancelRequest] = []
+        self.urgent: list[bool] = []
+        self.waits: list[float] = []  # rate-limit waits to announce before the next executes
         self.confirmed: list[list[str]] = []
         self.armed_with: list[int] = []
         self.listed = 0
         self.on_execute: Callable[[CancelRequest], None] | None = None
+        self.on_sent: Callable[[CancelRequest], None] | None = None
         self.hold: asyncio.Event | None = None
         self.closed = False
 
@@ -207,11 +211,25 @@ class ScriptedVenue:
             return list(answer)
         return list(self.book)
 
-    async def execute(self, request: CancelRequest) -> CancelReply:
-        """The next scripted answer (default: every order cancelled)."""
+    async def execute(
+        self, request: CancelRequest, *, urgent: bool = False, observer: SendObserver | None = None
+    ) -> CancelReply:
+        """The next scripted answer (default: every order cancelled).
+
+        In order: ``on_execute`` sees the request arrive; a scripted rate-limit wait is announced;
+        the observer hears "sent"; ``hold`` keeps it in flight; then the answer comes.
+        """
         self.executed.append(request)
+        self.urgent.append(urgent)
         if self.on_execute is not None:
             self.on_execute(request)
+        if observer is not None and self.waits:
+            observer.waiting(self.waits.pop(0), "a scripted rate limit")
+            await asyncio.sleep(0)
+        if observer is not None:
+            observer.sent()
+        if self.on_sent is not None:
+            self.on_sent(request)  # the moment the bytes would leave
         if self.hold is not None:
             await self.hold.wait()
         if self.clock is not None:

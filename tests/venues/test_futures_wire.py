@@ -585,7 +585,7 @@ class FakeClock:
 
 def test_budget_takes_costs_and_says_how_long_to_wait() -> None:
     clock = FakeClock()
-    budget = CostBudget(capacity=500.0, clock=clock)
+    budget = CostBudget(capacity=500.0, clock=clock, held=0.0)
     for _ in range(50):
         assert budget.reserve(wire.COST_CANCEL) == 0.0
     assert budget.level() == pytest.approx(0.0)
@@ -594,6 +594,18 @@ def test_budget_takes_costs_and_says_how_long_to_wait() -> None:
     assert budget.reserve(wire.COST_CANCEL_ALL) == 0.0
     clock.now += 100
     assert budget.level() == pytest.approx(500.0)  # never above the capacity
+
+
+def test_budget_holds_a_slice_back_for_the_emergency_lane() -> None:
+    clock = FakeClock()
+    budget = CostBudget(capacity=480.0, clock=clock)  # held: wire.BUDGET_HELD_FOR_URGENT (75)
+    taken = 0
+    while budget.reserve(wire.COST_CANCEL) == 0.0:
+        taken += 1
+    assert taken == 40 and budget.level() == pytest.approx(80.0)  # ordinary calls stop at 75 left
+    # The kill switch's cancel-all still goes at once, on a budget ordinary calls cannot touch.
+    assert budget.reserve(wire.COST_CANCEL_ALL, urgent=True) == 0.0
+    assert budget.reserve(wire.COST_CANCEL_ALL, urgent=True) == 0.0
 
 
 def test_default_budget_keeps_a_margin_below_krakens() -> None:

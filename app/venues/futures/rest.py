@@ -13,8 +13,10 @@ import httpx
 from app.core.accounts import Credentials
 from app.core.errors import RateLimited
 from app.core.orders import CancelRef, Order
+from app.venues.base import NO_OBSERVER, SendObserver
 from app.venues.futures import wire
 from app.venues.http import error_for_transport, new_client
+from app.venues.lanes import PriorityLock
 from app.venues.nonces import NonceSource, key_id
 from app.venues.signing import futures_rest_sign
 
@@ -41,9 +43,11 @@ class CostBudget:
     """The client's copy of Kraken's 500-units-per-10-s budget (API-FACTS 7.3), as a token bucket.
 
     Rules: a call takes its cost from the bucket, which refills at 50 units/s up to 480 (20 kept
-    in hand for clock skew, see ``wire.CLIENT_BUDGET``); a call
-    that does not fit waits until it does. After ``apiLimitExceeded`` (our estimate was wrong:
-    another program shares the key, or Kraken counts differently) the bucket empties and calls
+    in hand for clock skew, see ``wire.CLIENT_BUDGET``); a call that does not fit waits until it
+    does; ordinary calls leave ``held`` units (the emergency lane: two cancel-alls and a dead man's
+    switch) for urgent calls, which only need their own cost. After ``apiLimitExceeded`` (our
+    estimate was wrong: another program shares the key, or Kraken counts differently) the bucket
+    empties and calls
     wait a back-off that doubles on each miss (1 s up to 10 s) and resets on success.
     """
 
@@ -52,8 +56,10 @@ class CostBudget:
         capacity: float = wire.CLIENT_BUDGET,
         refill_per_s: float = wire.BUDGET_REFILL_PER_S,
         clock: Callable[[], float] = time.monotonic,
+        held: float = wire.BUDGET_HELD_FOR_URGENT,
     ) -> None:
         self.capacity = capacity
+        self.held = held
         self.rate = refill_per_s
         self._clock = clock
         self._level = capacity
@@ -66,11 +72,12 @@ class CostBudget:
         now = self._clock()
         return min(self.capacity, self._level + (now - self._at) * self.rate)
 
-    def reserve(self, cost: float) -> float:
+    def reserve(self, cost: float, *, urgent: bool = False) -> float:
         """Take ``cost`` if it fits now; else take nothing and say how long to wait.
 
         Args:
             cost: the call's cost (more than the capacity is capped at the capacity).
+            urgent: the emergency lane may use the held units.
 
         Returns:
             0.0 when taken, else the seconds to wait before asking again.
@@ -81,11 +88,12 @@ class CostBudget:
             return self._blocked_until - now
         level = min(self.capacity, self._level + (now - self._at) * self.rate)
         self._at = now
-        if level >= cost:
+        need = cost if urgent else min(self.capacity, cost + self.held)
+        if level >= need:
             self._level = level - cost
             return 0.0
         self._level = level
-        return (cost - level) / self.rate
+        return (need - level) / self.rate
 
     def penalize(self) -> float:
         """Record an ``apiLimitExceeded``; returns the back-off in seconds."""
@@ -127,23 +135,31 @@ class FuturesRest:
         self._key_id = key_id(credentials.api_key)
         self._client = client or new_client(timeout)
         self._owns_client = client is None
-        self._lock = asyncio.Lock()
+        self._lock = PriorityLock()
         self.budget = budget or CostBudget()
         self._sleep = sleep
 
     def __repr__(self) -> str:
         return f"FuturesRest({self.origin!r})"
 
-    async def _take_budget(self, cost: float) -> None:
+    async def _take_budget(self, cost: float, urgent: bool, observer: SendObserver) -> None:
         while True:
-            wait = self.budget.reserve(cost)
+            wait = self.budget.reserve(cost, urgent=urgent)
             if wait <= 0:
                 return
             log.info("futures budget short: waiting %.2f s for %.0f units", wait, cost)
+            observer.waiting(wait, "Kraken Futures' cost budget")
             await self._sleep(wait)
 
     async def call(
-        self, http_method: str, endpoint: str, params: Sequence[tuple[str, str]], cost: float
+        self,
+        http_method: str,
+        endpoint: str,
+        params: Sequence[tuple[str, str]],
+        cost: float,
+        *,
+        urgent: bool = False,
+        observer: SendObserver = NO_OBSERVER,
     ) -> dict[str, Any]:
         """Send one signed request and return the success reply.
 
@@ -152,6 +168,8 @@ class FuturesRest:
             endpoint: the name after ``/derivatives/api/v3/``.
             params: parameters in send order.
             cost: the call's budget cost.
+            urgent: the emergency lane: held budget units, first in line for the key.
+            observer: told of budget waits and when the bytes leave.
 
         Returns:
             The reply object (``result`` was ``success``).
@@ -162,8 +180,10 @@ class FuturesRest:
         """
         path = f"{wire.API_PREFIX}/{endpoint}"
         post_data = wire.encode_form(params)
-        async with self._lock:
-            await self._take_budget(cost)
+        # The budget is waited for outside the key's lock, so a cancel-all never queues behind
+        # ordinary requests waiting for budget (the kill switch once reached Kraken 13.5 s late).
+        await self._take_budget(cost, urgent, observer)
+        async with self._lock.hold(urgent=urgent):
             nonce = str(self._nonces.next(self._key_id))
             headers = {
                 "APIKey": self._creds.api_key,
@@ -171,6 +191,7 @@ class FuturesRest:
                 "Nonce": nonce,
                 "User-Agent": "kraken-cancel-console",
             }
+            observer.sent()
             try:
                 if http_method == "GET":
                     url = self.origin + path + (f"?{post_data}" if post_data else "")
@@ -197,23 +218,36 @@ class FuturesRest:
         return wire.parse_open_orders(account_id, data, problems)
 
     async def cancel_order(
-        self, ref: CancelRef, before: str | None = None
+        self,
+        ref: CancelRef,
+        before: str | None = None,
+        *,
+        urgent: bool = False,
+        observer: SendObserver = NO_OBSERVER,
     ) -> tuple[wire.CancelItem, str | None]:
         """POST cancelorder (cost 10); returns the cancelStatus and the serverTime."""
-        data = await self.call("POST", "cancelorder", wire.cancel_order_params(ref, before), wire.COST_CANCEL)
+        params = wire.cancel_order_params(ref, before)
+        data = await self.call(
+            "POST", "cancelorder", params, wire.COST_CANCEL, urgent=urgent, observer=observer
+        )
         return wire.parse_cancel_order(data), _server_time(data)
 
-    async def batch_cancel(self, refs: Sequence[CancelRef]) -> tuple[list[wire.CancelItem], str | None]:
+    async def batch_cancel(
+        self, refs: Sequence[CancelRef], *, urgent: bool = False, observer: SendObserver = NO_OBSERVER
+    ) -> tuple[list[wire.CancelItem], str | None]:
         """POST batchorder with cancel instructions (cost 9 + n)."""
-        data = await self.call(
-            "POST", "batchorder", wire.batch_cancel_params(refs), wire.batch_cost(len(refs))
-        )
+        params, cost = wire.batch_cancel_params(refs), wire.batch_cost(len(refs))
+        data = await self.call("POST", "batchorder", params, cost, urgent=urgent, observer=observer)
         return wire.parse_batch(data), _server_time(data)
 
-    async def cancel_all(self, symbol: str | None = None) -> tuple[wire.CancelAllResult, str | None]:
+    async def cancel_all(
+        self, symbol: str | None = None, *, urgent: bool = False, observer: SendObserver = NO_OBSERVER
+    ) -> tuple[wire.CancelAllResult, str | None]:
         """POST cancelallorders, account-wide or for one symbol (cost 25)."""
         params = [("symbol", symbol)] if symbol is not None else []
-        data = await self.call("POST", "cancelallorders", params, wire.COST_CANCEL_ALL)
+        data = await self.call(
+            "POST", "cancelallorders", params, wire.COST_CANCEL_ALL, urgent=urgent, observer=observer
+        )
         return wire.parse_cancel_all(data), _server_time(data)
 
     async def cancel_all_after(self, timeout_s: int) -> tuple[str | None, str | None]:

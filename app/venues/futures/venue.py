@@ -16,7 +16,15 @@ from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
-from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
+from app.venues.base import (
+    NO_OBSERVER,
+    CancelReply,
+    Capabilities,
+    DeadmanStatus,
+    LinkSink,
+    SendObserver,
+    StreamSink,
+)
 from app.venues.futures import wire
 from app.venues.futures.feed import MAX_FRAME, PING_INTERVAL_S, PING_TIMEOUT_S, FuturesFeedProtocol
 from app.venues.futures.rest import FuturesRest
@@ -146,19 +154,25 @@ class FuturesVenue:
 
     # ----------------------------------------------------------------------- cancels
 
-    async def execute(self, request: CancelRequest) -> CancelReply:
+    async def execute(
+        self, request: CancelRequest, *, urgent: bool = False, observer: SendObserver | None = None
+    ) -> CancelReply:
         """Send one planned request: cancelorder, batchorder or cancelallorders [symbol].
+
+        ``urgent`` requests (cancel-all, the kill switch) use the budget held back for them and go
+        first on the key; ``observer`` hears of budget waits and when the bytes leave.
 
         Raises:
             ValueError: a request this venue cannot send (userref, oversize batch, no symbol).
             VenueError: as ``FuturesRest.call``.
         """
+        obs = observer or NO_OBSERVER
         if request.form is RequestForm.ALL:
-            return await self._cancel_all(None)
+            return await self._cancel_all(None, urgent, obs)
         if request.form is RequestForm.ALL_FOR_SYMBOL:
             if not request.symbol:
                 raise ValueError("a symbol cancel-all needs its symbol (never widened to all)")
-            return await self._cancel_all(request.symbol)
+            return await self._cancel_all(request.symbol, urgent, obs)
         if any(r.kind is IdKind.USERREF for r in request.refs):
             raise ValueError("Kraken Futures has no userref")
         by_client = {o.client_id: o.order_id for o in request.orders if o.client_id}
@@ -167,7 +181,7 @@ class FuturesVenue:
                 raise ValueError(
                     f"a Futures batch holds 1..{wire.BATCH_MAX} cancels, not {len(request.refs)}"
                 )
-            items, server_time = await self.rest.batch_cancel(request.refs)
+            items, server_time = await self.rest.batch_cancel(request.refs, urgent=urgent, observer=obs)
             outcomes = wire.match_items(items, request.refs, by_client)
             received = next((i.received_time for i in items if i.received_time), None)
             return CancelReply(outcomes, venue_time_in=received, venue_time_out=server_time)
@@ -179,7 +193,7 @@ class FuturesVenue:
             # Measured from when the trader's request reached the venue, so a wait for the
             # budget counts against it: "reject my cancel if it arrives later than N ms".
             before = wire.process_before(self._clock(), self.process_before_ms)
-        item, server_time = await self.rest.cancel_order(ref, before)
+        item, server_time = await self.rest.cancel_order(ref, before, urgent=urgent, observer=obs)
         key = self._single_key(ref, item, by_client)
         outcomes = {key: item.outcome} if key is not None else {}
         return CancelReply(outcomes, venue_time_in=item.received_time, venue_time_out=server_time)
@@ -193,8 +207,8 @@ class FuturesVenue:
             return ref.value
         return by_client.get(ref.value) or item.order_id
 
-    async def _cancel_all(self, symbol: str | None) -> CancelReply:
-        result, server_time = await self.rest.cancel_all(symbol)
+    async def _cancel_all(self, symbol: str | None, urgent: bool, observer: SendObserver) -> CancelReply:
+        result, server_time = await self.rest.cancel_all(symbol, urgent=urgent, observer=observer)
         if symbol is not None and result.scope not in (None, symbol):
             log.error("cancelallorders for %s answered with scope %r", symbol, result.scope)
         outcomes = {oid: Outcome(CancelState.CANCELLED) for oid in result.cancelled_ids}

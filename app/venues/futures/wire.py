@@ -34,6 +34,8 @@ BUDGET_REFILL_PER_S = BUDGET / BUDGET_WINDOW_S
 # burst reaches Kraken later than we counted it (connection set-up), so Kraken has refilled
 # less than we think. Keeping 20 units (0.4 s of refill) in hand absorbs that skew.
 CLIENT_BUDGET = BUDGET - 20.0
+# Budget units ordinary calls leave for the emergency lane: two cancel-alls and a dead man's switch.
+BUDGET_HELD_FOR_URGENT = 75.0
 COST_CANCEL = 10.0
 COST_BATCH_BASE = 9.0
 COST_CANCEL_ALL = 25.0

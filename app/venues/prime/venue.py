@@ -30,7 +30,15 @@ from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, Order, Side, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
-from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
+from app.venues.base import (
+    NO_OBSERVER,
+    CancelReply,
+    Capabilities,
+    DeadmanStatus,
+    LinkSink,
+    SendObserver,
+    StreamSink,
+)
 from app.venues.link import Connection, Link, LinkSettings, open_websocket
 from app.venues.prime import wire
 from app.venues.prime.protocol import AUTH_HELP, PrimeProtocol
@@ -208,8 +216,12 @@ class PrimeWsVenue:
         session = await self.link.session()
         return session.proto.orders()
 
-    async def execute(self, request: CancelRequest) -> CancelReply:
+    async def execute(
+        self, request: CancelRequest, *, urgent: bool = False, observer: SendObserver | None = None
+    ) -> CancelReply:
         """Send one OrderCancelRequest with a data entry per order and wait for the streams' word.
+
+        Prime documents no rate limit and no per-key queue: ``urgent`` changes nothing here.
 
         Returns per order: cancelled, already gone, filled, rejected (Kraken's reason) or unknown
         (no final word in time, or the socket dropped).
@@ -226,7 +238,8 @@ class PrimeWsVenue:
             return CancelReply()
         if len(entries) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} orders per Prime cancel request")
-        return CancelReply(await self.link.request(lambda proto: proto.cancel(entries)))
+        sending = (observer or NO_OBSERVER).sent
+        return CancelReply(await self.link.request(lambda proto: proto.cancel(entries), sending=sending))
 
     async def confirm(self, orders: Sequence[Order]) -> dict[str, Outcome]:
         """Find out what became of orders: closed facts seen on the streams, else a fresh query.

@@ -3,27 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from app.core.accounts import Credentials, KeyCheck
-from app.core.errors import MalformedReply, PermissionDenied, VenueRejected
+from app.core.errors import MalformedReply, PermissionDenied, RateLimited, VenueRejected
 from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import IdKind, Order, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
-from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
+from app.core.ratelimits import DEFAULT_SPOT_TIER, CallCounter
+from app.venues.base import (
+    NO_OBSERVER,
+    CancelReply,
+    Capabilities,
+    DeadmanStatus,
+    LinkSink,
+    SendObserver,
+    StreamSink,
+)
 from app.venues.http import error_for_transport, new_client
+from app.venues.lanes import PriorityLock
 from app.venues.nonces import NonceSource, key_id
 from app.venues.signing import spot_rest_sign
 from app.venues.spot import rest_wire as wire
+from app.venues.spot.pacing import SpotPacer
 
 log = logging.getLogger("app.venues.spot.rest")
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+CALLS_HELD_FOR_URGENT = 2.0  # REST call counter units only cancel-all and the kill switch may use
 PROBE_CL_ORD_ID = "kcc-permission-probe"  # cancelling it is harmless: no such order exists
 
 
@@ -31,8 +45,11 @@ class SpotRestVenue:
     """One Spot account over REST.
 
     Rules: every private call takes the next nonce and is sent while holding the key's lock, so
-    nonces reach Kraken in increasing order (API-FACTS 1.2); the body is signed exactly as sent.
-    Listing is by polling (``capabilities.streaming`` is False).
+    nonces reach Kraken in increasing order (API-FACTS 1.2), urgent calls (cancel-all, the kill
+    switch) first; the body is signed exactly as sent. Calls other than cancels are kept inside
+    Kraken's REST call counter (API-FACTS 7.1, a slice held back for urgent calls); cancels inside
+    the account's per-pair trading counter (``SpotPacer``). Listing is by polling
+    (``capabilities.streaming`` is False).
     """
 
     kind = VenueKind.SPOT
@@ -48,6 +65,9 @@ class SpotRestVenue:
         nonces: NonceSource,
         client: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.account_id = account_id
         self._base = base_url.rstrip("/")
@@ -56,36 +76,73 @@ class SpotRestVenue:
         self._key_id = key_id(credentials.api_key)
         self._client = client or new_client(timeout)
         self._owns_client = client is None
-        self._lock = asyncio.Lock()
+        self._lock = PriorityLock()
+        self._clock = clock
+        self._sleep = sleep
+        tier = DEFAULT_SPOT_TIER
+        self.calls = CallCounter(tier.call_max, tier.call_decay_per_s, reserve=CALLS_HELD_FOR_URGENT)
+        self.pacer = SpotPacer(clock=clock, sleep=sleep)
         self.problems: Event[str] = Event("venue_problems")
 
     def __repr__(self) -> str:
         return f"SpotRestVenue({self.account_id!r}, {self._base!r})"
 
     async def _private(
-        self, method: str, params: Mapping[str, Any] | None = None, *, as_json: bool = False
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        as_json: bool = False,
+        urgent: bool = False,
+        observer: SendObserver = NO_OBSERVER,
     ) -> dict[str, Any]:
         path = f"/0/private/{method}"
-        async with self._lock:
-            nonce = self._nonces.next(self._key_id)
-            payload: dict[str, Any] = {"nonce": nonce, **(params or {})}
-            if as_json:
-                body = wire.encode_json(payload)
-                ctype = "application/json"
-            else:
-                body = wire.encode_form(payload)
-                ctype = "application/x-www-form-urlencoded"
-            headers = {
-                "API-Key": self._creds.api_key,
-                "API-Sign": spot_rest_sign(path, nonce, body, self._creds.secret),
-                "Content-Type": ctype,
-                "User-Agent": "kraken-cancel-console",
-            }
-            try:
-                resp = await self._client.post(self._base + path, content=body, headers=headers)
-            except httpx.TransportError as e:
-                raise error_for_transport(e, method) from e
-        return wire.parse_envelope(resp.status_code, resp.headers.get("content-type", ""), resp.content)
+        cost = 0.0 if method in wire.ENGINE_COUNTED else 1.0
+        while True:
+            wait = self.calls.wait_s(cost, self._clock(), urgent=urgent)
+            if wait > 0:
+                log.info("%s: REST call counter full: %s waits %.1f s", self.account_id, method, wait)
+                await self._sleep(wait)
+                continue
+            async with self._lock.hold(urgent=urgent):
+                if self.calls.wait_s(cost, self._clock(), urgent=urgent) > 0:
+                    continue  # another call took the room while we queued for the lock
+                self.calls.charge(cost, self._clock())
+                return await self._send_locked(method, path, params, as_json, observer)
+
+    async def _send_locked(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        as_json: bool,
+        observer: SendObserver,
+    ) -> dict[str, Any]:
+        nonce = self._nonces.next(self._key_id)
+        payload: dict[str, Any] = {"nonce": nonce, **(params or {})}
+        if as_json:
+            body = wire.encode_json(payload)
+            ctype = "application/json"
+        else:
+            body = wire.encode_form(payload)
+            ctype = "application/x-www-form-urlencoded"
+        headers = {
+            "API-Key": self._creds.api_key,
+            "API-Sign": spot_rest_sign(path, nonce, body, self._creds.secret),
+            "Content-Type": ctype,
+            "User-Agent": "kraken-cancel-console",
+        }
+        observer.sent()
+        try:
+            resp = await self._client.post(self._base + path, content=body, headers=headers)
+        except httpx.TransportError as e:
+            raise error_for_transport(e, method) from e
+        try:
+            return wire.parse_envelope(resp.status_code, resp.headers.get("content-type", ""), resp.content)
+        except RateLimited as e:
+            if e.venue_error is None or e.venue_error.startswith("EAPI:"):
+                self.calls.refused(self._clock())  # the call counter, not the engine's
+            raise
 
     async def list_open_orders(self) -> list[Order]:
         """Every open order (OpenOrders); a malformed entry is skipped and told to ``problems``."""
@@ -96,14 +153,29 @@ class SpotRestVenue:
             self.problems.emit(text)
         return orders
 
-    async def execute(self, request: CancelRequest) -> CancelReply:
-        """Send one planned request: CancelOrder, CancelOrderBatch or CancelAll.
+    async def execute(
+        self, request: CancelRequest, *, urgent: bool = False, observer: SendObserver | None = None
+    ) -> CancelReply:
+        """Send one planned request within the account's per-pair counter (see ``send``)."""
+        observer = observer or NO_OBSERVER
+        costs = await self.pacer.take_turn(request, urgent=urgent, observer=observer)
+        try:
+            return await self.send(request, urgent=urgent, observer=observer)
+        except RateLimited:
+            self.pacer.refused(costs)
+            raise
+
+    async def send(
+        self, request: CancelRequest, *, urgent: bool = False, observer: SendObserver = NO_OBSERVER
+    ) -> CancelReply:
+        """Send one planned request now: CancelOrder, CancelOrderBatch or CancelAll.
 
         A single cancel by txid that Kraken counts is proof for that order; a batch, userref or
         cancel-all count is not per order, so the reply carries only the count (the desk confirms).
         """
+        call = functools.partial(self._private, urgent=urgent, observer=observer)
         if request.form is RequestForm.ALL:
-            count, pending = wire.parse_count(await self._private("CancelAll"))
+            count, pending = wire.parse_count(await call("CancelAll"))
             return CancelReply(count=count, pending=pending)
         if request.form is RequestForm.BATCH:
             orders = [r.value for r in request.refs if r.kind is not IdKind.CLIENT_ID]
@@ -115,7 +187,7 @@ class SpotRestVenue:
                 # The schema's shape: a list of {"cl_ord_id": ...} objects (API-FACTS 11).
                 params["cl_ord_ids"] = [{"cl_ord_id": c} for c in cl_ids]
             try:
-                result = await self._private("CancelOrderBatch", params, as_json=True)
+                result = await call("CancelOrderBatch", params, as_json=True)
             except VenueRejected as e:
                 if e.venue_error in wire.NOT_KNOWN:
                     # Refused because of one id it does not know: that says nothing about the
@@ -135,7 +207,7 @@ class SpotRestVenue:
         else:
             single = {"txid": ref.value}
         try:
-            count, pending = wire.parse_count(await self._private("CancelOrder", single))
+            count, pending = wire.parse_count(await call("CancelOrder", single))
         except VenueRejected as e:
             if e.venue_error in wire.NOT_KNOWN and ref.kind is not IdKind.USERREF:
                 # Kraken does not know the order now: it was closed (by us, someone else, a fill)

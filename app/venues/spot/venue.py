@@ -10,11 +10,19 @@ from typing import TypeVar
 import httpx
 
 from app.core.accounts import AccountSpec, Credentials, KeyCheck, Transport
-from app.core.errors import VenueUnavailable
+from app.core.errors import RateLimited, VenueUnavailable
 from app.core.ledger import Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
-from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
+from app.venues.base import (
+    NO_OBSERVER,
+    CancelReply,
+    Capabilities,
+    DeadmanStatus,
+    LinkSink,
+    SendObserver,
+    StreamSink,
+)
 from app.venues.nonces import NonceSource
 from app.venues.spot.rest import SpotRestVenue
 from app.venues.spot.ws import Connect, SpotWsV1Venue, SpotWsV2Venue, SpotWsVenue
@@ -133,11 +141,23 @@ class SpotVenue:
             return await self.stream_venue.list_open_orders()
         return await self.rest.list_open_orders()
 
-    async def execute(self, request: CancelRequest) -> CancelReply:
-        """Send one planned request over the cancel socket, or REST when it is down."""
-        return await self._over_ws_or_rest(
-            "cancel", lambda ws: ws.execute(request), lambda: self.rest.execute(request)
-        )
+    async def execute(
+        self, request: CancelRequest, *, urgent: bool = False, observer: SendObserver | None = None
+    ) -> CancelReply:
+        """Pace the request on the account's per-pair counter, then send it over the cancel socket,
+        or REST when the socket is down."""
+        obs = observer or NO_OBSERVER
+        pacer = self.rest.pacer
+        costs = await pacer.take_turn(request, urgent=urgent, observer=obs)
+        try:
+            return await self._over_ws_or_rest(
+                "cancel",
+                lambda ws: ws.execute(request, urgent=urgent, observer=obs),
+                lambda: self.rest.send(request, urgent=urgent, observer=obs),
+            )
+        except RateLimited:
+            pacer.refused(costs)
+            raise
 
     async def confirm(self, orders: Sequence[Order]) -> dict[str, Outcome]:
         """What became of each order: the stream's word first (if one streams), then REST."""

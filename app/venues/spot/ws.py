@@ -15,7 +15,15 @@ from app.core.events import Event
 from app.core.ledger import Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
-from app.venues.base import CancelReply, Capabilities, DeadmanStatus, LinkSink, StreamSink
+from app.venues.base import (
+    NO_OBSERVER,
+    CancelReply,
+    Capabilities,
+    DeadmanStatus,
+    LinkSink,
+    SendObserver,
+    StreamSink,
+)
 from app.venues.link import Connection, Link, LinkSettings, open_websocket
 from app.venues.sansio import Ticket
 from app.venues.spot import ws_v1_wire, ws_v2_wire
@@ -155,7 +163,9 @@ class SpotWsVenue:
         proto = self.protocol_class(self.account_id, token, ids=self._ids, resync_on_gap=self._resync_on_gap)
         return conn, proto
 
-    async def _call(self, make: Callable[[SpotWsProtocol], Ticket[T]]) -> T:
+    async def _call(
+        self, make: Callable[[SpotWsProtocol], Ticket[T]], sending: Callable[[], None] | None = None
+    ) -> T:
         """Send a request; on a refused token, fetch a new one and send once more."""
         try:
             await self.link.session()
@@ -163,7 +173,7 @@ class SpotWsVenue:
             # The key may not open a WebSocket (or is refused): nothing was sent, REST may take it.
             raise VenueUnavailable(f"no WebSocket for this key: {e}", venue_error=e.venue_error) from e
         try:
-            return await self.link.request(make)
+            return await self.link.request(make, sending=sending)
         except AuthError as e:
             if not is_token_error(e.venue_error):
                 raise
@@ -171,12 +181,17 @@ class SpotWsVenue:
         proto = self.link.protocol
         if proto is not None:
             proto.token = await self._fresh_token()
-        return await self.link.request(make)
+        return await self.link.request(make, sending=sending)
 
     # ------------------------------------------------------------------ Venue protocol
 
-    async def execute(self, request: CancelRequest) -> CancelReply:
-        """Send one planned request over the socket and return what Kraken said.
+    async def execute(
+        self, request: CancelRequest, *, urgent: bool = False, observer: SendObserver | None = None
+    ) -> CancelReply:
+        """Send one planned request over the socket now and return what Kraken said.
+
+        The Spot venue paces it first (the per-pair counter is the account's, not the socket's);
+        a socket is not a queue, so ``urgent`` changes nothing here.
 
         Raises:
             VenueUnavailable: could not connect or get a token (nothing was sent).
@@ -184,7 +199,8 @@ class SpotWsVenue:
             VenueRejected and subclasses: Kraken refused the request.
             ValueError: a form this venue cannot send (the planner never makes one).
         """
-        return await self._call(lambda proto: proto.cancel(request))
+        sending = (observer or NO_OBSERVER).sent
+        return await self._call(lambda proto: proto.cancel(request), sending)
 
     async def arm_deadman(self, timeout_s: int) -> DeadmanStatus:
         """Arm (or with 0, disarm) Kraken's cancel-all-after timer."""
