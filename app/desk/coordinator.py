@@ -207,6 +207,10 @@ class CancelCoordinator:
         """The latest ledger entry of an order."""
         return self._entries.get(key)
 
+    def entries(self) -> list[LedgerEntry]:
+        """The latest ledger entry of every order the console tried to cancel this session."""
+        return list(self._entries.values())
+
     def _in_flight(self, key: OrderKey) -> bool:
         e = self._entries.get(key)
         return e is not None and e.state.is_open_attempt
