@@ -126,7 +126,10 @@ class SimServer:
         return self.host_faults.get(name, self.faults)
 
     def own_faults(self, name: str) -> Faults:
-        """Return host ``name``'s own faults, creating them (all clear) on first use.
+        """Return host ``name``'s own faults, creating them on first use.
+
+        New own faults are all clear, but keep the system status in force: the status is
+        Kraken's state, not a fault, and reading a host's faults must not change it.
 
         Args:
             name: Host name.
@@ -136,7 +139,9 @@ class SimServer:
         """
         found = self.host_faults.get(name)
         if found is None:
-            found = self.host_faults[name] = Faults(rng=random.Random(f"faults:{name}"))
+            found = self.host_faults[name] = Faults(
+                rng=random.Random(f"faults:{name}"), system_status=self.faults.system_status
+            )
             found.watch(self._status_changed)
         return found
 
