@@ -99,10 +99,11 @@ async def serve(args: argparse.Namespace) -> int:
     exchange.seed_demo(args.orders, args.seed, n_other=args.other_orders)
     faults = Faults(latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, rng=random.Random(args.seed))
     server = SimServer(exchange, faults, host=args.host, ports=pinned_ports(args), control=True)
-    endpoints = await server.start()
     activity = MarketActivity(
         exchange, random.Random(args.seed + 1), 0.0 if args.no_activity else args.activity_rate
     )
+    server.activity = activity
+    endpoints = await server.start()
     activity.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.sim.book import OrderBook
 from app.sim.clock import SimClock
@@ -89,6 +89,34 @@ class MarketActivity:
         self.accounts = list(accounts) if accounts is not None else None
         self._targets: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The activity's settings as JSON (``/_sim/activity``)."""
+        return {
+            "rate_per_s": self.rate_per_s,
+            "expire_share": self.expire_share,
+            "cancel_share": self.cancel_share,
+            "replace_share": self.replace_share,
+            "running": self.running,
+        }
+
+    def patch(self, changes: Mapping[str, Any]) -> None:
+        """Change the rate or the shares; a rate above 0 starts a stopped activity.
+
+        Raises:
+            ValueError: an unknown setting or a bad value (nothing changes then).
+        """
+        names = {"rate_per_s", "expire_share", "cancel_share", "replace_share"}
+        unknown = set(changes) - names
+        if unknown:
+            raise ValueError(f"unknown settings: {sorted(unknown)}")
+        for name, value in changes.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number")
+        for name, value in changes.items():
+            setattr(self, name, float(value))
+        if self.rate_per_s > 0 and not self.running:
+            self.start()
 
     @property
     def running(self) -> bool:

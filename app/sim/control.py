@@ -33,6 +33,11 @@ class ServerControl(FaultRegistry, Protocol):
         """
         ...
 
+    @property
+    def activity(self) -> HostSettings | None:
+        """The market activity, when the server's owner gave it one (its rate and shares)."""
+        ...
+
     def stop_host(self, name: str) -> Awaitable[None]:
         """Take a host down (see ``SimServer.stop_host``)."""
         ...
@@ -265,6 +270,7 @@ class ControlHost:
             ("POST", "/_sim/hosts/{name}/up", self.up),
             ("*", "/_sim/hosts/{name}/faults", self.host_faults),
             ("*", "/_sim/hosts/{name}/settings", self.host_settings),
+            ("*", "/_sim/activity", self.activity),
         ]
         for method, path, handler in routes:
             if method == "GET":
@@ -304,9 +310,15 @@ class ControlHost:
 
     async def host_settings(self, request: web.Request) -> web.Response:
         """``GET|POST /_sim/hosts/{name}/settings``: that host's own switches."""
-        settings = self.server.host_settings(self._name(request))
+        return await self._settings(request, self.server.host_settings(self._name(request)))
+
+    async def activity(self, request: web.Request) -> web.Response:
+        """``GET|POST /_sim/activity``: the market activity's rate and shares (404 without one)."""
+        return await self._settings(request, self.server.activity)
+
+    async def _settings(self, request: web.Request, settings: HostSettings | None) -> web.Response:
         if settings is None:
-            raise web.HTTPNotFound(text="this host has no settings")
+            raise web.HTTPNotFound(text="no such settings here")
         if request.method == "POST":
             try:
                 settings.patch(await read_json_object(request))

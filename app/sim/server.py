@@ -106,6 +106,8 @@ class SimServer:
         self.ports = dict(ports or {})
         self.control = control
         self.endpoints: dict[str, str] = {}
+        # The market activity the owner runs beside the server, if any (``/_sim/activity``).
+        self.activity: MarketActivity | None = None
         self._running: dict[str, _Running] = {}
         self._control_runner: web.AppRunner | None = None
         self._status_callbacks: list[Callable[[], None]] = []
@@ -367,6 +369,7 @@ class SimThread:
         self.exchange = exchange
         self.server = SimServer(exchange, faults, host, hosts=hosts, ports=ports, control=control)
         self.activity = MarketActivity(exchange, random.Random(activity_seed), activity_rate_per_s)
+        self.server.activity = self.activity
         self.endpoints: dict[str, str] = {}
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import selectors
 import signal
 import socket
@@ -19,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.sim.faults import Faults
 from app.sim.server import SimServer
-from app.sim.state import Exchange
+from app.sim.state import Exchange, MarketActivity
 from tests.sim.kraken import Sim, running_sim, ws_connect
 
 pytestmark = pytest.mark.timeout(60)
@@ -216,3 +217,26 @@ def test_bad_port_pins_are_refused() -> None:
         timeout=30,
     )
     assert result.returncode == 2 and b"bad port pin" in result.stderr
+
+
+async def test_market_activity_is_controlled_at_runtime(sim: Sim) -> None:
+    base = sim.urls["control"]
+    assert (await sim.http.get(base + "/_sim/activity")).status_code == 404  # this server runs none
+    activity = MarketActivity(sim.exchange, random.Random(1), 0.0, accounts=["spot"])
+    sim.server.activity = activity
+    try:
+        for _ in range(5):
+            sim.add()
+        started = await sim.control(
+            "/_sim/activity", {"rate_per_s": 200, "cancel_share": 1, "expire_share": 0}
+        )
+        assert started["running"] is True and started["cancel_share"] == 1.0
+        for _ in range(200):
+            if (await sim.truth())["counts"]["by"].get("cancelled", {}).get("activity"):
+                break
+            await asyncio.sleep(0.02)
+        assert (await sim.truth())["counts"]["by"]["cancelled"]["activity"] >= 1
+        bad = await sim.http.post(base + "/_sim/activity", json={"cancel_share": -1})
+        assert bad.status_code == 400
+    finally:
+        await activity.stop()
