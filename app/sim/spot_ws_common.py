@@ -18,8 +18,6 @@ from app.sim.accounts import Account
 from app.sim.deadman import DEADMAN_MAX_TIMEOUT_S
 from app.sim.faults import BUSINESS_KINDS, WS_REPLY_KINDS, FaultKind, Faults
 from app.sim.hostkit import (
-    INVALID_ORDER,
-    UNKNOWN_ORDER,
     Connections,
     HostContext,
     Outbox,
@@ -46,7 +44,6 @@ BATCH_MAX = 50
 # replies, or after this long if no request follows.
 REORDER_HOLD_S = 1.0
 _MALFORMED = "not-a-number"
-__all__ = ["INVALID_ORDER", "UNKNOWN_ORDER"]  # re-exported for the version hosts
 INVALID_SESSION = "ESession:Invalid session"
 PERMISSION_DENIED = "EGeneral:Permission denied"
 RATE_LIMITED = "EOrder:Rate limit exceeded"
@@ -170,8 +167,6 @@ class SpotWsHost:
             "unsubscribed_close_s": self.unsubscribed_close_s,
             "connections": len(self.connections),
         }
-
-    settings = snapshot
 
     def patch(self, changes: Mapping[str, Any]) -> None:
         """Change switches; ``{"drop_all": true}`` drops every socket.
