@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import itertools
 import json
+import selectors
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -219,3 +221,13 @@ async def running_sim(*, seed: int = 3, rate_limits: bool = False, **server_kw: 
             yield Sim(exchange, server, urls, http)
     finally:
         await server.stop()
+
+
+def read_line(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """One line of a child's stdout, or AssertionError after ``timeout`` seconds."""
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            raise AssertionError("no line from python -m app.sim in time")
+    return proc.stdout.readline()

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.sim.kraken import Sim, running_sim
+from tests.sim.kraken import Sim
 
 pytestmark = pytest.mark.timeout(30)
 
 SPOT = "spot_rest"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Sim]:
-    async with running_sim() as s:
-        yield s
 
 
 async def _spot_cancels(sim: Sim, form: str) -> tuple[list[str], httpx.Response | Exception]:

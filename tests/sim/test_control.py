@@ -6,12 +6,10 @@ import asyncio
 import json
 import os
 import random
-import selectors
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from app.sim.faults import Faults
 from app.sim.server import SimServer
 from app.sim.state import Exchange, MarketActivity
-from tests.sim.kraken import Sim, running_sim, ws_connect
+from tests.sim.kraken import Sim, read_line, ws_connect
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,12 +57,6 @@ def free_block(width: int) -> int:
             for s in socks:
                 s.close()
     raise AssertionError("no free block of ports")
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Sim]:
-    async with running_sim() as s:
-        yield s
 
 
 async def test_host_down_refuses_and_drops_then_comes_back_on_the_same_port(sim: Sim) -> None:
@@ -164,15 +156,6 @@ async def test_pinned_ports_and_default_server_without_control() -> None:
         await plain.stop()
 
 
-def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout):
-            raise AssertionError("no line from python -m app.sim in time")
-    return proc.stdout.readline()
-
-
 def test_python_m_app_sim_pins_ports_and_names_the_control_host(tmp_path: Path) -> None:
     base = free_block(11)
     args = ["--orders", "3", "--other-orders", "1", "--no-activity", "--base-port", str(base)]
@@ -183,7 +166,7 @@ def test_python_m_app_sim_pins_ports_and_names_the_control_host(tmp_path: Path) 
             [sys.executable, "-m", "app.sim", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr
         )
         try:
-            info = json.loads(_read_line(proc, timeout=20))
+            info = json.loads(read_line(proc, timeout=20))
             assert info["spot_rest"] == f"http://127.0.0.1:{base}"
             assert info["futures_rest"] == f"http://127.0.0.1:{base + 1}"
             assert info["spot_ws_v1"] == f"ws://127.0.0.1:{base + 3}/"

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.sim.kraken import Sim, Ws, running_sim, ws_connect
+from tests.sim.kraken import Sim, Ws
 
 pytestmark = pytest.mark.timeout(30)
 
 UNKNOWN = "EOrder:Unknown order"
 INVALID = "EOrder:Invalid order"
 MADE_UP = "OAAAAA-BBBBB-CCCCCC"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Sim]:
-    async with running_sim() as s:
-        yield s
-
-
-@pytest.fixture
-async def v2(sim: Sim) -> AsyncIterator[Ws]:
-    async with ws_connect(sim.urls["spot_ws_v2"]) as ws:
-        assert (await ws.recv())["channel"] == "status"
-        yield ws
-
-
-@pytest.fixture
-async def v1(sim: Sim) -> AsyncIterator[Ws]:
-    async with ws_connect(sim.urls["spot_ws_v1"]) as ws:
-        assert (await ws.recv())["event"] == "systemStatus"
-        yield ws
 
 
 def _v2(sim: Sim, method: str, req_id: int = 1, **params: Any) -> dict[str, Any]:

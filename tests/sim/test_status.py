@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
 
-from tests.sim.kraken import Sim, running_sim, ws_connect
+from tests.sim.kraken import Sim, ws_connect
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Sim]:
-    async with running_sim() as s:
-        yield s
 
 
 async def test_system_status_rest_and_pushed_on_both_ws_versions(sim: Sim) -> None:

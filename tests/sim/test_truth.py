@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 
 import pytest
 
 from app.sim.state import MarketActivity
-from tests.sim.kraken import Sim, running_sim, ws_connect
+from tests.sim.kraken import Sim, ws_connect
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Sim]:
-    async with running_sim() as s:
-        yield s
 
 
 async def test_a_rest_cancel_is_the_requests_doing(sim: Sim) -> None:

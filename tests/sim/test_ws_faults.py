@@ -16,33 +16,14 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.sim.kraken import Sim, Ws, running_sim, sign_challenge, ws_connect
+from tests.sim.kraken import Sim, Ws, sign_challenge, ws_connect
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Sim]:
-    async with running_sim() as s:
-        yield s
 
 
 async def _v2(sim: Sim) -> AsyncIterator[Ws]:
     async with ws_connect(sim.urls["spot_ws_v2"]) as ws:
         assert (await ws.recv())["channel"] == "status"
-        yield ws
-
-
-@pytest.fixture
-async def v2(sim: Sim) -> AsyncIterator[Ws]:
-    async for ws in _v2(sim):
-        yield ws
-
-
-@pytest.fixture
-async def v1(sim: Sim) -> AsyncIterator[Ws]:
-    async with ws_connect(sim.urls["spot_ws_v1"]) as ws:
-        assert (await ws.recv())["event"] == "systemStatus"
         yield ws
 
 
