@@ -1,4 +1,4 @@
-"""``python -m app.sim``: serve the simulator, printing one JSON line of URLs and demo keys."""
+"""``python -m app.sim``: serve the simulator; print one JSON line of URLs (control host too) and keys."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from app.sim.faults import Faults
-from app.sim.server import SimServer
+from app.sim.server import CONTROL, HOSTS, SimServer
 from app.sim.state import SPOT_TIERS, Exchange, MarketActivity
 
 log = logging.getLogger("app.sim")
@@ -34,8 +34,54 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-rate-limits", action="store_true", help="do not enforce limits")
     parser.add_argument("--tier", choices=sorted(SPOT_TIERS), default="intermediate")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
+    names = ", ".join([*(spec.name for spec in HOSTS), CONTROL])
+    parser.add_argument(
+        "--ports",
+        type=parse_ports,
+        default={},
+        help=f"pin ports, e.g. spot_rest=40001,spot_ws=40002 (names: {names}); others get free ports",
+    )
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        help=f"pin every port from N up, in this order: {names} (--ports wins)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
+
+
+def parse_ports(text: str) -> dict[str, int]:
+    """``--ports``: ``name=port,...`` with known host names and ports 1..65535.
+
+    Args:
+        text: The option's value.
+
+    Returns:
+        Port by host name.
+
+    Raises:
+        argparse.ArgumentTypeError: an unknown name or a bad port.
+    """
+    known = {spec.name for spec in HOSTS} | {CONTROL}
+    ports: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or name not in known or not value.isdigit() or not 0 < int(value) < 65536:
+            raise argparse.ArgumentTypeError(
+                f"bad port pin {item!r}: want name=port with a name from {sorted(known)}"
+            )
+        ports[name] = int(value)
+    return ports
+
+
+def pinned_ports(args: argparse.Namespace) -> dict[str, int]:
+    """The ports to bind: ``--base-port`` numbering, then ``--ports`` pins over it."""
+    ports: dict[str, int] = {}
+    if args.base_port is not None:
+        names = [*(spec.name for spec in HOSTS), CONTROL]
+        ports = {name: args.base_port + i for i, name in enumerate(names)}
+    ports.update(args.ports)
+    return ports
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -52,11 +98,12 @@ async def serve(args: argparse.Namespace) -> int:
         exchange.add_account(kind, kind, tier=args.tier)
     exchange.seed_demo(args.orders, args.seed, n_other=args.other_orders)
     faults = Faults(latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, rng=random.Random(args.seed))
-    server = SimServer(exchange, faults, host=args.host)
-    endpoints = await server.start()
+    server = SimServer(exchange, faults, host=args.host, ports=pinned_ports(args), control=True)
     activity = MarketActivity(
         exchange, random.Random(args.seed + 1), 0.0 if args.no_activity else args.activity_rate
     )
+    server.activity = activity
+    endpoints = await server.start()
     activity.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ from app.sim.instruments import AccountKind, fmt_decimal, instrument_or_default,
 from app.sim.orders import (
     ORDER_TYPES,
     REASON_EXPIRED,
+    REASON_REPLACED,
     REASON_USER,
     STOP_ORDER_TYPES,
     EventKind,
@@ -57,6 +58,7 @@ class OrderBook:
         self._open_ids: dict[str, list[str]] = {}
         self._open_pos: dict[str, dict[str, int]] = {}
         self._open_by_cl: dict[str, dict[str, str]] = {}
+        self._ever_by_cl: dict[str, dict[str, str]] = {}
         self._open_per_symbol: dict[str, dict[str, int]] = {}
         self._closed: deque[tuple[str, str]] = deque()
         self._subscribers: dict[str | None, list[OrderCallback]] = {}
@@ -73,6 +75,7 @@ class OrderBook:
         self._open_ids[name] = []
         self._open_pos[name] = {}
         self._open_by_cl[name] = {}
+        self._ever_by_cl[name] = {}
         self._open_per_symbol[name] = {}
 
     # ----------------------------------------------------------------------- placing
@@ -183,6 +186,7 @@ class OrderBook:
         ids_list.append(order.order_id)
         if order.cl_ord_id is not None:
             self._open_by_cl[account][order.cl_ord_id] = order.order_id
+            self._ever_by_cl[account][order.cl_ord_id] = order.order_id
         per_symbol = self._open_per_symbol[account]
         per_symbol[order.symbol] = per_symbol.get(order.symbol, 0) + 1
 
@@ -204,7 +208,9 @@ class OrderBook:
         now = self.clock.wall()
         self._unindex_open(order)
         order.status = status
-        order.cancel_reason = reason if status in ("canceled", "expired") else None
+        order.cancel_reason = (
+            reason if status in ("canceled", "expired") or reason == REASON_REPLACED else None
+        )
         order.closed_at = now
         order.updated_at = now
         self._closed.append((order.account, order.order_id))
@@ -225,6 +231,23 @@ class OrderBook:
             The live order object, or None.
         """
         return self._orders.get(account, {}).get(order_id)
+
+    def ever_had(self, account: str, *, order_id: str | None = None, cl_ord_id: str | None = None) -> bool:
+        """Whether the account ever had an order with this id or client id, open or closed.
+
+        Hosts tell "Kraken never knew this id" (``EOrder:Invalid order``) from "it is closed now".
+
+        Args:
+            account: Account name.
+            order_id: An order id.
+            cl_ord_id: A client order id.
+
+        Returns:
+            True if it did (an id older than the kept closed orders counts as never known).
+        """
+        if order_id is not None and order_id in self._orders.get(account, {}):
+            return True
+        return cl_ord_id is not None and cl_ord_id in self._ever_by_cl.get(account, {})
 
     def open_orders(self, account: str) -> list[SimOrder]:
         """List an account's open orders, oldest placement first.
@@ -494,6 +517,58 @@ class OrderBook:
         self._emit("update", order, "edited_by_user", None)
         return order
 
+    def replace(
+        self,
+        account: str,
+        order_id: str,
+        *,
+        price: str | Decimal | None = None,
+        qty: str | Decimal | None = None,
+    ) -> SimOrder | None:
+        """Replace a Spot order by a new one, as EditOrder does (a new txid, the old one closed).
+
+        The old order is closed with reason ``Order replaced`` (not a fill: API-FACTS 11) and
+        the new one takes its side, type, references and what remains to fill.
+
+        Args:
+            account: Account name (a Spot account).
+            order_id: The open order to replace.
+            price: New limit price (default the old one).
+            qty: New quantity to fill (default what remained).
+
+        Returns:
+            The new order, or None if unknown / not open / not Spot / invalid.
+        """
+        old = self.get_order(account, order_id)
+        if old is None or not old.is_open or self._kinds.get(account) != "spot":
+            return None
+        try:
+            new_qty = old.remaining if qty is None else parse_decimal(str(qty), "qty")
+            new_price = old.price if price is None else str(parse_decimal(str(price), "price"))
+        except ValueError:
+            return None
+        if (
+            new_qty <= 0
+            or Decimal(new_price) < 0
+            or (old.order_type.endswith("limit") and not Decimal(new_price))
+        ):
+            return None
+        new_id = self._new_order_id("spot")
+        self._close(old, "closed", REASON_REPLACED)
+        self._emit("replaced", old, REASON_REPLACED, None, replaced_by=new_id)
+        return self.add_order(
+            account,
+            old.symbol,
+            old.side,
+            old.order_type,
+            new_qty,
+            new_price,
+            stop_price=old.stop_price,
+            userref=old.userref,
+            cl_ord_id=old.cl_ord_id,
+            order_id=new_id,
+        )
+
     # ----------------------------------------------------------------------- events
 
     def subscribe(self, account: str | None, callback: OrderCallback) -> Callable[[], None]:
@@ -519,11 +594,19 @@ class OrderBook:
 
         return unsubscribe
 
-    def _emit(self, kind: EventKind, order: SimOrder, reason: str | None, last_qty: str | None) -> None:
+    def _emit(
+        self,
+        kind: EventKind,
+        order: SimOrder,
+        reason: str | None,
+        last_qty: str | None,
+        *,
+        replaced_by: str | None = None,
+    ) -> None:
         targets = [*self._subscribers.get(order.account, ()), *self._subscribers.get(None, ())]
         if not targets:
             return
-        event = OrderEvent(kind, order.snapshot(), reason, last_qty, order.updated_at)
+        event = OrderEvent(kind, order.snapshot(), reason, last_qty, order.updated_at, replaced_by)
         for callback in targets:
             try:
                 callback(event)

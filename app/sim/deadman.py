@@ -9,6 +9,7 @@ from collections.abc import Container
 from app.sim.book import OrderBook
 from app.sim.clock import SimClock
 from app.sim.orders import REASON_DEADMAN
+from app.sim.truth import Actor, acting
 
 log = logging.getLogger("app.sim.deadman")
 
@@ -89,7 +90,8 @@ class DeadmanSwitches:
 
     def _fired(self, account: str) -> None:
         self._armed.pop(account, None)
-        cancelled = self.book.cancel_all(account, reason=REASON_DEADMAN)
+        with acting(Actor("deadman")):
+            cancelled = self.book.cancel_all(account, reason=REASON_DEADMAN)
         log.info("dead man's switch fired for %s: %d orders cancelled", account, len(cancelled))
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from app.sim.book import OrderBook
 from app.sim.clock import SimClock
 from app.sim.instruments import INSTRUMENTS, AccountKind, instrument_or_default, instruments_of
 from app.sim.orders import OrderRejected, SimOrder
+from app.sim.truth import Actor, acting
 
 
 class DemoData:
@@ -150,8 +151,9 @@ class DemoData:
         """
         rng = random.Random(seed)
         made: dict[str, Account] = {}
-        for kind in kinds:
-            account = self.accounts.get(kind) or self.accounts.add(kind, kind)
-            made[kind] = account
-            self.generate_orders(kind, n_orders if kind == "spot" else n_other, rng)
+        with acting(Actor("seed")):
+            for kind in kinds:
+                account = self.accounts.get(kind) or self.accounts.add(kind, kind)
+                made[kind] = account
+                self.generate_orders(kind, n_orders if kind == "spot" else n_other, rng)
         return made

@@ -10,7 +10,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -34,8 +34,9 @@ from app.sim.hostkit import (
     read_json_object,
     take_drop,
 )
-from app.sim.instruments import INSTRUMENTS
+from app.sim.instruments import INSTRUMENTS, Instrument, futures_base_quote, instruments_of
 from app.sim.orders import REASON_DEADMAN, REASON_USER, OrderEvent, OrderRejected, SimOrder
+from app.sim.truth import Actor, acting, cancelling_all
 from app.sim.wire import iso_ms
 
 # iso_ms is imported from here by tests; it lives in wire with the other hosts' time formats.
@@ -84,6 +85,13 @@ FUTURES_REASONS = frozenset(
 )
 
 Params = dict[str, str]
+
+# The endpoints a ``scope: cancels`` fault hits.
+CANCEL_ENDPOINTS = frozenset({"cancelorder", "batchorder", "cancelallorders", "cancelallordersafter"})
+AUTH_FAILURES = ("subscribed_failed", "alert")
+# API-FACTS 11: another way Kraken refuses a WS sign-in (bad key or signature).
+AUTH_ALERT = {"event": "alert", "message": "Failed to subscribe to authenticated feed"}
+_MALFORMED = "not-a-number"
 
 
 # --------------------------------------------------------------------------- wire helpers
@@ -162,12 +170,18 @@ def cancel_event(order: SimOrder) -> dict[str, Any]:
 
 
 def ws_order_json(order: SimOrder) -> dict[str, Any]:
-    """An order of the open_orders feed (docs "open_orders": qty is the order's quantity)."""
+    """An order of the open_orders feed.
+
+    ``qty`` is what remains open and ``filled`` what has filled (API-FACTS 11: a 1-lot order
+    reads ``qty 0.86, filled 0.14`` after a partial fill, ``qty 0, filled 1`` once filled), so
+    the original size is ``qty + filled``, like REST's ``unfilledSize + filledSize``.
+    """
+    remaining = order.remaining if order.is_open else Decimal(0)
     out: dict[str, Any] = {
         "instrument": order.symbol,
         "time": int(order.opened_at * 1000),
         "last_update_time": int(order.updated_at * 1000),
-        "qty": _num(order.qty),
+        "qty": float(remaining),
         "filled": _num(order.filled),
     }
     if Decimal(order.price) != 0:
@@ -191,8 +205,15 @@ def delta_for(event: OrderEvent) -> dict[str, Any]:
     if reason is not None:
         return {"feed": "open_orders", "order": ws_order_json(order), "is_cancel": False, "reason": reason}
     if event.kind == "fill":
-        reason = "full_fill"
-    elif event.kind == "expired":
+        # A fill that ends the order is a removal that still shows the order (qty 0, filled
+        # all: API-FACTS 11's "qty 0, filled 1, is_cancel true, reason full_fill").
+        return {
+            "feed": "open_orders",
+            "order": ws_order_json(order),
+            "is_cancel": True,
+            "reason": "full_fill",
+        }
+    if event.kind == "expired":
         reason = "contract_expired"
     elif event.reason == REASON_USER:
         reason = "cancelled_by_user"
@@ -265,7 +286,7 @@ class FuturesNonces:
 
 @dataclass
 class FuturesControls:
-    """Test levers of the Futures host (also patchable at ``/_sim/futures/controls``).
+    """Test levers of the Futures host (``/_sim/futures/controls``, ``/_sim/hosts/futures/settings``).
 
     Attributes:
         fill_before_cancel: order ids that fill completely just before a cancel naming them is
@@ -274,12 +295,150 @@ class FuturesControls:
             cancel answers ``cancelled`` with part filled.
         shuffle_batch: answer batchorder items in shuffled order (Kraken: "no particular order").
         use_errors_list: answer business errors in the ``errors: [{code, message}]`` form.
+        auth_failure: how a refused WS sign-in is answered: ``subscribed_failed`` or the
+            ``alert`` message (API-FACTS 11).
+        notifications: what ``GET /notifications`` lists (Kraken's NotificationJson objects).
     """
 
     fill_before_cancel: set[str] = field(default_factory=set)
     partial_fill_before_cancel: set[str] = field(default_factory=set)
     shuffle_batch: bool = False
     use_errors_list: bool = False
+    auth_failure: str = "subscribed_failed"
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The levers as JSON."""
+        return {
+            "fill_before_cancel": sorted(self.fill_before_cancel),
+            "partial_fill_before_cancel": sorted(self.partial_fill_before_cancel),
+            "shuffle_batch": self.shuffle_batch,
+            "use_errors_list": self.use_errors_list,
+            "auth_failure": self.auth_failure,
+            "notifications": list(self.notifications),
+        }
+
+    def patch(self, changes: Mapping[str, Any]) -> None:
+        """Change some levers; ``schedule_maintenance`` adds a maintenance notification.
+
+        ``schedule_maintenance``: ``{"in_s" | "effective_time", "expected_downtime_minutes"?,
+        "note"?}``, written as Kraken's NotificationJson (type ``maintenance``, priority
+        ``high``: downtime at ``effectiveTime``).
+
+        Raises:
+            ValueError: an unknown lever or a bad value (nothing changes then).
+        """
+        known = {*self.snapshot(), "schedule_maintenance"}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown settings: {sorted(unknown)}")
+        auth = changes.get("auth_failure", self.auth_failure)
+        if auth not in AUTH_FAILURES:
+            raise ValueError(f"auth_failure must be one of {AUTH_FAILURES}")
+        notes = changes.get("notifications", self.notifications)
+        if not isinstance(notes, list) or not all(isinstance(n, dict) for n in notes):
+            raise ValueError("notifications must be a list of objects")
+        added = (
+            maintenance_notice(changes["schedule_maintenance"]) if "schedule_maintenance" in changes else None
+        )
+        if "fill_before_cancel" in changes:
+            self.fill_before_cancel = {str(i) for i in changes["fill_before_cancel"]}
+        if "partial_fill_before_cancel" in changes:
+            self.partial_fill_before_cancel = {str(i) for i in changes["partial_fill_before_cancel"]}
+        self.shuffle_batch = bool(changes.get("shuffle_batch", self.shuffle_batch))
+        self.use_errors_list = bool(changes.get("use_errors_list", self.use_errors_list))
+        self.auth_failure = str(auth)
+        self.notifications = [dict(n) for n in notes]
+        if added is not None:
+            self.notifications.append(added)
+
+
+def maintenance_notice(spec: Any, now: float | None = None) -> dict[str, Any]:
+    """A scheduled-maintenance NotificationJson (Futures ``GET /notifications``).
+
+    Args:
+        spec: ``{"in_s": seconds from now}`` or ``{"effective_time": ISO text}``, with optional
+            ``expected_downtime_minutes`` and ``note``.
+        now: Unix time (default the wall clock).
+
+    Returns:
+        ``{"type": "maintenance", "priority": "high", "note", "effectiveTime",
+        "expectedDowntimeMinutes"?}``.
+
+    Raises:
+        ValueError: a bad spec.
+    """
+    if not isinstance(spec, dict):
+        raise ValueError("schedule_maintenance must be an object")
+    if "effective_time" in spec:
+        when = iso_ms(parse_process_before_or_error(str(spec["effective_time"])))
+    else:
+        in_s = spec.get("in_s", 3600)
+        if isinstance(in_s, bool) or not isinstance(in_s, int | float):
+            raise ValueError("in_s must be a number")
+        when = iso_ms((time.time() if now is None else now) + float(in_s))
+    notice: dict[str, Any] = {
+        "type": "maintenance",
+        "priority": "high",
+        "note": str(spec.get("note", "Scheduled maintenance: the platform will be unavailable.")),
+        "effectiveTime": when,
+    }
+    downtime = spec.get("expected_downtime_minutes")
+    if downtime is not None:
+        if isinstance(downtime, bool) or not isinstance(downtime, int) or downtime < 0:
+            raise ValueError("expected_downtime_minutes must be a non-negative integer")
+        notice["expectedDowntimeMinutes"] = downtime
+    return notice
+
+
+def parse_process_before_or_error(text: str) -> float:
+    """An ISO time as unix seconds, or ValueError (the control API's words for ``invalidArgument``)."""
+    try:
+        return parse_process_before(text)
+    except Refused:
+        raise ValueError(f"not an ISO time: {text!r}") from None
+
+
+def instrument_json(inst: Instrument, post_only: bool) -> dict[str, Any]:
+    """One ``GET /instruments`` entry for a perpetual (Kraken's Instrument schema and example).
+
+    ``tickSize`` is the price step and ``contractValueTradePrecision`` the size's decimals.
+
+    Args:
+        inst: A Futures instrument.
+        post_only: The market is in post-only mode.
+
+    Returns:
+        The JSON-ready entry.
+    """
+    base, quote = futures_base_quote(inst)
+    levels = [
+        {"numNonContractUnits": 0, "initialMargin": 0.02, "maintenanceMargin": 0.01},
+        {"numNonContractUnits": 500000, "initialMargin": 0.04, "maintenanceMargin": 0.02},
+    ]
+    return {
+        "symbol": inst.symbol,
+        "pair": f"{base}:{quote}",
+        "base": base,
+        "quote": quote,
+        "type": "flexible_futures",
+        "tickSize": float(Decimal(1).scaleb(-inst.price_decimals)),
+        "contractSize": 1,
+        "tradeable": True,
+        "impactMidSize": 1,
+        "maxPositionSize": 1000000,
+        "openingDate": "2022-01-01T00:00:00.000Z",
+        "marginLevels": levels,
+        "retailMarginLevels": levels,
+        "fundingRateCoefficient": 8,
+        "maxRelativeFundingRate": 0.001,
+        "contractValueTradePrecision": inst.qty_decimals,
+        "postOnly": post_only,
+        "category": "Layer 1",
+        "tags": [],
+        "tradfi": False,
+        "mtf": False,
+    }
 
 
 @dataclass(eq=False)
@@ -304,6 +463,7 @@ class _Endpoint:
     handler: Handler
     permissions: tuple[str, ...]
     cost: Callable[[Params], float]
+    http_method: str = "POST"
 
 
 class FuturesHost:
@@ -377,6 +537,9 @@ class FuturesHost:
             FaultKind.THROTTLED: lambda: web.Response(
                 status=429, text="Too Many Requests", headers={"Retry-After": "5"}
             ),
+            # Futures has no such strings: a bare 429, with no time to wait for.
+            FaultKind.TOO_MANY_REQUESTS: lambda: web.Response(status=429, text="Too Many Requests"),
+            FaultKind.THROTTLED_NO_TS: lambda: web.Response(status=429, text="Too Many Requests"),
         }
 
     # ----------------------------------------------------------------------- REST
@@ -394,7 +557,7 @@ class FuturesHost:
         spec = _ENDPOINTS.get(name)
         if spec is None:
             raise web.HTTPNotFound()
-        allowed = "GET" if name == "openorders" else "POST"
+        allowed = spec.http_method
         if request.method != allowed:
             raise web.HTTPMethodNotAllowed(request.method, [allowed])
         try:
@@ -434,10 +597,22 @@ class FuturesHost:
         return text is not None and self.exchange.clock() > parse_process_before(text)
 
     def open_orders(self, account: Account, params: Params) -> dict[str, Any]:
-        """openorders: every open order, newest first."""
+        """openorders: every open order, newest first (a ``malformed_order`` fault spoils one)."""
         orders = self.book.open_orders(account.name)
         orders.sort(key=lambda o: o.opened_at, reverse=True)
-        return {"openOrders": [open_order_json(o) for o in orders]}
+        listing = [open_order_json(o) for o in orders]
+        if listing and self.faults.take(FaultKind.MALFORMED_ORDER):
+            listing[0]["unfilledSize"] = _MALFORMED
+        return {"openOrders": listing}
+
+    def notifications(self, account: Account, params: Params) -> dict[str, Any]:
+        """notifications (GET, read-only key): the platform's notices, e.g. scheduled maintenance."""
+        return {"notifications": list(self.controls.notifications)}
+
+    async def instruments(self, request: web.Request) -> web.Response:
+        """``GET /derivatives/api/v3/instruments`` (public): the simulator's perpetuals."""
+        post_only = self.faults.system_status == "post_only"
+        return self._ok({"instruments": [instrument_json(i, post_only) for i in instruments_of("futures")]})
 
     def _resolve(self, account: Account, order_id: str | None, cli: str | None) -> SimOrder | None:
         if order_id:
@@ -455,12 +630,13 @@ class FuturesHost:
         order = self._resolve(account, order_id, cli)
         if order is not None and order.is_open:
             # Test levers: let the market fill it while the cancel is in flight.
-            if order.order_id in self.controls.fill_before_cancel:
-                self.controls.fill_before_cancel.discard(order.order_id)
-                self.book.fill(account.name, order.order_id)
-            elif order.order_id in self.controls.partial_fill_before_cancel:
-                self.controls.partial_fill_before_cancel.discard(order.order_id)
-                self.book.fill(account.name, order.order_id, order.remaining / 2)
+            with acting(Actor("activity")):
+                if order.order_id in self.controls.fill_before_cancel:
+                    self.controls.fill_before_cancel.discard(order.order_id)
+                    self.book.fill(account.name, order.order_id)
+                elif order.order_id in self.controls.partial_fill_before_cancel:
+                    self.controls.partial_fill_before_cancel.discard(order.order_id)
+                    self.book.fill(account.name, order.order_id, order.remaining / 2)
         item: dict[str, Any] = {"receivedTime": iso_ms(self.exchange.clock())}
         if order is None or order.status in ("canceled", "expired"):
             item.update({"status": "notFound", "orderEvents": []})
@@ -532,7 +708,8 @@ class FuturesHost:
     def cancel_all_orders(self, account: Account, params: Params) -> dict[str, Any]:
         """cancelallorders: everything, or one ``symbol`` only."""
         symbol = params.get("symbol") or None
-        done = self.book.cancel_all(account.name, symbol, REASON_USER)
+        with cancelling_all():
+            done = self.book.cancel_all(account.name, symbol, REASON_USER)
         cancelled = []
         for order in done:
             entry = {"order_id": order.order_id}
@@ -733,25 +910,47 @@ class FuturesHost:
         }
         account = self._ws_account(session, data)
         if account is None:
-            self._send(session, {"event": "subscribed_failed", **echo})
+            refused = (
+                AUTH_ALERT
+                if self.controls.auth_failure == "alert"
+                else {"event": "subscribed_failed", **echo}
+            )
+            self._send(session, dict(refused))
             return
         self._send(session, {"event": "subscribed", **echo})
         if feed in session.feeds:
             return
         feed_name = str(feed)
+        # Held while a delayed snapshot is pending, so a second subscribe does not start another.
+        session.feeds[feed_name] = lambda: None
+        delay = self.faults.snapshot_delay_ms / 1000.0
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._start_feed, session, account, feed_name)
+        else:
+            self._start_feed(session, account, feed_name)
+
+    def _start_feed(self, session: _WsSession, account: Account, feed_name: str) -> None:
+        """Send the snapshot and start the deltas, in one tick: no event can fall between."""
+        if session not in self.sessions or session.ws.closed or feed_name not in session.feeds:
+            return
 
         def on_event(event: OrderEvent) -> None:
+            faults = self.faults
+            if faults.take(FaultKind.LOST_DELTA):
+                log.info("fault lost_delta on %s", feed_name)
+                return
             delta = delta_for(event)
             delta["feed"] = feed_name
             self._send(session, delta, delta=True)
 
-        # Subscribe before taking the snapshot, in the same tick: no event can fall between.
         session.feeds[feed_name] = self.book.subscribe(account.name, on_event)
-        orders = self.book.open_orders(account.name)
+        orders = [ws_order_json(o) for o in self.book.open_orders(account.name)]
+        if orders and self.faults.take(FaultKind.MALFORMED_ORDER):
+            orders[0]["qty"] = _MALFORMED
         snapshot = {
             "feed": f"{feed_name}_snapshot",
             "account": str(uuid.uuid5(uuid.NAMESPACE_URL, f"kraken-sim:futures:{account.name}")),
-            "orders": [ws_order_json(o) for o in orders],
+            "orders": orders,
         }
         self._send(session, snapshot)
 
@@ -793,23 +992,11 @@ class FuturesHost:
     async def control_controls(self, request: web.Request) -> web.Response:
         """``GET|POST /_sim/futures/controls``: read or patch the test levers."""
         if request.method == "POST":
-            data = await read_json_object(request)
-            c = self.controls
-            if "fill_before_cancel" in data:
-                c.fill_before_cancel = {str(i) for i in data["fill_before_cancel"]}
-            if "partial_fill_before_cancel" in data:
-                c.partial_fill_before_cancel = {str(i) for i in data["partial_fill_before_cancel"]}
-            c.shuffle_batch = bool(data.get("shuffle_batch", c.shuffle_batch))
-            c.use_errors_list = bool(data.get("use_errors_list", c.use_errors_list))
-        c = self.controls
-        return web.json_response(
-            {
-                "fill_before_cancel": sorted(c.fill_before_cancel),
-                "partial_fill_before_cancel": sorted(c.partial_fill_before_cancel),
-                "shuffle_batch": c.shuffle_batch,
-                "use_errors_list": c.use_errors_list,
-            }
-        )
+            try:
+                self.controls.patch(await read_json_object(request))
+            except (TypeError, ValueError) as exc:
+                raise web.HTTPBadRequest(text=str(exc)) from None
+        return web.json_response(self.controls.snapshot())
 
     async def control_drop_ws(self, request: web.Request) -> web.Response:
         """``POST /_sim/futures/drop_ws``: cut every WS connection."""
@@ -859,7 +1046,9 @@ def _fixed(cost: float) -> Callable[[Params], float]:
 
 
 _ENDPOINTS: dict[str, _Endpoint] = {
-    "openorders": _Endpoint(FuturesHost.open_orders, ("query",), _fixed(COST_OPEN_ORDERS)),
+    "openorders": _Endpoint(FuturesHost.open_orders, ("query",), _fixed(COST_OPEN_ORDERS), "GET"),
+    # Not in the cost table (API-FACTS 7.3): charged nothing.
+    "notifications": _Endpoint(FuturesHost.notifications, ("query",), _fixed(0.0), "GET"),
     "cancelorder": _Endpoint(FuturesHost.cancel_order, ("cancel", "trade"), _fixed(COST_CANCEL)),
     "batchorder": _Endpoint(FuturesHost.batch_order, ("cancel", "trade"), _batch_cost),
     "cancelallorders": _Endpoint(FuturesHost.cancel_all_orders, ("cancel", "trade"), _fixed(COST_CANCEL_ALL)),
@@ -886,6 +1075,7 @@ def build_futures_app(
         The application.
     """
     host = FuturesHost(ctx, controls)
+    ctx.settings = host.controls
     if on_host is not None:
         on_host(host)
     # Only the REST paths meet latency and faults here; the WS applies its own to its frames.
@@ -895,8 +1085,10 @@ def build_futures_app(
         key_header="APIKey",
         applies=lambda path: path.startswith("/derivatives/"),
         answers=host.fault_answers(),
+        is_cancel=lambda path: path.removeprefix(API_PREFIX) in CANCEL_ENDPOINTS,
     )
     app = web.Application(middlewares=[door])
+    app.router.add_get(API_PREFIX + "instruments", host.instruments)
     app.router.add_route("*", API_PREFIX + "{endpoint}", host.rest)
     app.router.add_get(WS_PATH, host.websocket)
     add_controls(

@@ -15,8 +15,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from app.sim.faults import CLOUDFLARE_502_HTML, FaultKind, Faults
+from app.sim.faults import AFTER_APPLY_HTTP, HTTP_KINDS, FaultKind, Faults, cloudflare_html
 from app.sim.state import Exchange
+from app.sim.truth import Actor, acting
 from app.sim.wire import dumps_compact
 
 log = logging.getLogger("app.sim.hostkit")
@@ -37,17 +38,94 @@ class Refused(Exception):
     ``{"result": "error", "error": message}``.
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, applied: bool = False) -> None:
         """Keep the venue's error text.
 
         Args:
             message: e.g. ``EOrder:Unknown order`` (Spot) or ``invalidArgument`` (Futures).
+            applied: The request was applied (in part) before it was refused.
         """
         super().__init__(message)
         self.message = message
+        self.applied = applied
+
+
+# --------------------------------------------------------------------------- Kraken's words
+
+UNKNOWN_ORDER = "EOrder:Unknown order"
+INVALID_ORDER = "EOrder:Invalid order"
+
+
+def gone_error(
+    exchange: Exchange,
+    faults: Faults,
+    account: str,
+    *,
+    order_id: str | None = None,
+    cl_ord_id: str | None = None,
+) -> str:
+    """How Spot answers a cancel whose reference names no open order (API-FACTS 11).
+
+    Kraken's SDK guides answer ``EOrder:Invalid order`` for an id that is closed or never
+    existed; the v1 docs show ``EOrder:Unknown order``. Each case has its own choice in the
+    faults: ``never_known_error`` and ``gone_order_error`` (both ``unknown`` by default, as the
+    simulator always answered). A userref (neither id given) is a label, not an id: it is
+    answered as a closed id.
+
+    Args:
+        exchange: The exchange (its book remembers every id it had).
+        faults: The host's faults in force.
+        account: Account name.
+        order_id: The Kraken id named.
+        cl_ord_id: The client id named.
+
+    Returns:
+        The error text.
+    """
+    named = order_id is not None or cl_ord_id is not None
+    if named and not exchange.book.ever_had(account, order_id=order_id, cl_ord_id=cl_ord_id):
+        choice = faults.never_known_error
+    else:
+        choice = faults.gone_order_error
+    return INVALID_ORDER if choice == "invalid" else UNKNOWN_ORDER
+
+
+def spot_fault_text(kind: FaultKind, now: float) -> str | None:
+    """The Spot error string of a business fault (REST and WS say the same), or None.
+
+    Args:
+        kind: The fault.
+        now: Unix time (``EService: Throttled: <ts>`` names a time to retry after).
+
+    Returns:
+        e.g. ``EGeneral:Too many requests``.
+    """
+    return {
+        FaultKind.SERVICE_UNAVAILABLE: "EService:Unavailable",
+        FaultKind.RATE_LIMIT: "EAPI:Rate limit exceeded",
+        FaultKind.THROTTLED: f"EService: Throttled: {int(now) + 5}",
+        FaultKind.TOO_MANY_REQUESTS: "EGeneral:Too many requests",
+        FaultKind.THROTTLED_NO_TS: "EService:Throttled",
+    }.get(kind)
 
 
 # --------------------------------------------------------------------------- context
+
+
+class HostSettings(Protocol):
+    """A host's own switches, read and patched through the control API (``/_sim/hosts/<name>/settings``)."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The switches as JSON."""
+        ...
+
+    def patch(self, changes: Mapping[str, Any]) -> None:
+        """Change some switches.
+
+        Raises:
+            ValueError: an unknown switch or a bad value (nothing is changed then).
+        """
+        ...
 
 
 class FaultRegistry(Protocol):
@@ -63,6 +141,14 @@ class FaultRegistry(Protocol):
         """Return host ``name``'s own faults, creating them on first use."""
         ...
 
+    def host_names(self) -> list[str]:
+        """The names of the hosts the server runs."""
+        ...
+
+    def watch_status(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after any host's system status changes."""
+        ...
+
 
 @dataclass
 class HostContext:
@@ -73,8 +159,10 @@ class HostContext:
         exchange: The shared exchange.
         server: The server (faults registry).
         bind_host: The address the server binds.
-        closing: Set when the server stops (hung requests and WS loops end on it).
+        closing: Set when this host goes down or the server stops (hung requests are released
+            on it); a host that comes up again gets a fresh one.
         rng: A random source for this host, derived from the exchange seed.
+        settings: The host's own switches, if it has any (set by the host when it is built).
     """
 
     name: str
@@ -83,6 +171,7 @@ class HostContext:
     bind_host: str
     closing: asyncio.Event
     rng: random.Random
+    settings: HostSettings | None = None
 
     def faults(self, host: str | None = None) -> Faults:
         """Return the faults in force for this host (or another one), read per request.
@@ -167,8 +256,29 @@ def refuse_remote(prefix: str = CONTROL_PREFIX) -> Middleware:
     return loopback_only
 
 
+def truth_handler(exchange: Exchange) -> Handler:
+    """``GET /_sim/truth?account=<name>``: what really happened to every order of an account.
+
+    Args:
+        exchange: The exchange whose truth ledger answers.
+
+    Returns:
+        The handler (404 for an unknown account).
+    """
+
+    async def truth(request: web.Request) -> web.StreamResponse:
+        account = request.query.get("account", "")
+        if account not in exchange.accounts:
+            raise web.HTTPNotFound(text=f"no account {account!r}")
+        return web.json_response(exchange.truth.report(account))
+
+    return truth
+
+
 def add_controls(app: web.Application, ctx: HostContext, routes: Iterable[tuple[str, str, Handler]]) -> None:
     """Mount a host's ``/_sim/`` control routes, only when the server binds a loopback address.
+
+    Every host also gets ``GET /_sim/truth``.
 
     Args:
         app: The host's application.
@@ -177,7 +287,7 @@ def add_controls(app: web.Application, ctx: HostContext, routes: Iterable[tuple[
     """
     if not is_loopback(ctx.bind_host):
         return
-    for method, path, handler in routes:
+    for method, path, handler in [*routes, ("GET", "/_sim/truth", truth_handler(ctx.exchange))]:
         if method == "GET":
             app.router.add_get(path, handler)
         else:
@@ -216,44 +326,80 @@ def abort_connection(request: web.Request) -> None:
         transport.abort()
 
 
-async def apply_http_faults(
-    request: web.Request, faults: Faults, closing: asyncio.Event, answers: VenueAnswers
-) -> web.StreamResponse | None:
-    """Apply latency, then the next fault, to one HTTP request.
+def _unanswered(request: web.Request, cut: Callable[[web.Request], None]) -> web.Response:
+    """Cut the connection; the response returned is never delivered."""
+    cut(request)
+    return web.Response(status=500)
+
+
+def before_apply(
+    fault: FaultKind, request: web.Request, faults: Faults, closing: asyncio.Event, answers: VenueAnswers
+) -> Awaitable[web.StreamResponse | None]:
+    """Answer a request with a fault instead of handling it (nothing is applied).
 
     Transport-level faults (drop, hang, HTML page, 5xx) are the same on every host; business
     faults are answered in the host's own words through ``answers``.
 
+    Returns:
+        An awaitable of the faulty response, or of None to handle the request normally (a
+        business fault the host does not word).
+    """
+
+    async def answer() -> web.StreamResponse | None:
+        if fault is FaultKind.DROP:
+            return _unanswered(request, close_connection)
+        if fault is FaultKind.HANG:
+            await closing.wait()
+            return _unanswered(request, close_connection)
+        if fault is FaultKind.HTML_ERROR:
+            return web.Response(status=502, text=cloudflare_html(502), content_type="text/html")
+        if fault is FaultKind.HTTP_5XX:
+            status = faults.http_5xx_status
+            return web.Response(status=status, text=f"{status} Server Error")
+        word = answers.get(fault)
+        return word() if word is not None else None
+
+    return answer()
+
+
+async def after_apply(
+    fault: FaultKind,
+    request: web.Request,
+    response: web.StreamResponse,
+    faults: Faults,
+    closing: asyncio.Event,
+) -> web.StreamResponse:
+    """Spoil the reply to a request the exchange has already applied (API-FACTS 11, "Spot HTTP status").
+
     Args:
-        request: the request being handled.
-        faults: the host's faults in force.
-        closing: set when the server stops (a hung request is released then).
-        answers: the host's replies for the business faults.
+        fault: One of ``AFTER_APPLY_HTTP``.
+        request: The request.
+        response: The reply the host made.
+        faults: The host's faults (statuses and sizes).
+        closing: Releases a hung request.
 
     Returns:
-        The faulty response, or None to handle the request normally.
+        What the client gets instead (nothing, for a drop or a hang).
     """
-    delay = faults.delay_s()
-    if delay:
-        await asyncio.sleep(delay)
-    fault = faults.take()
-    if fault is None:
-        return None
-    log.info("fault %s on %s", fault.value, request.path)
-    if fault is FaultKind.DROP:
-        close_connection(request)
-        return web.Response(status=500)
-    if fault is FaultKind.HANG:
+    body = response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else b""
+    if fault is FaultKind.DROP_AFTER:
+        return _unanswered(request, abort_connection)
+    if fault is FaultKind.HANG_AFTER:
         await closing.wait()
-        close_connection(request)
-        return web.Response(status=500)
-    if fault is FaultKind.HTML_ERROR:
-        return web.Response(status=502, text=CLOUDFLARE_502_HTML, content_type="text/html")
-    if fault is FaultKind.HTTP_5XX:
-        status = faults.http_5xx_status
-        return web.Response(status=status, text=f"{status} Server Error")
-    answer = answers.get(fault)
-    return answer() if answer is not None else None
+        return _unanswered(request, close_connection)
+    if fault is FaultKind.HTTP_5XX_AFTER:
+        status = faults.after_apply_status
+        return web.Response(status=status, text=cloudflare_html(status), content_type="text/html")
+    if fault is FaultKind.HTML_200_AFTER:
+        return web.Response(status=200, text=cloudflare_html(200), content_type="text/html")
+    if fault is FaultKind.GARBLED_AFTER:
+        garbled = body[: max(1, len(body) // 2)] + b"\x00\xff\xfe<!-- cut -->"
+        return web.Response(status=200, body=garbled, content_type="application/json")
+    if fault is FaultKind.EMPTY_AFTER:
+        return web.Response(status=200, body=b"", content_type="application/json")
+    # HUGE_AFTER: the real reply, padded to several MB with whitespace (still valid JSON).
+    padding = b" " * max(0, faults.huge_body_bytes - len(body))
+    return web.Response(status=200, body=body + padding, content_type="application/json")
 
 
 def front_door(
@@ -263,15 +409,21 @@ def front_door(
     key_header: str,
     applies: Callable[[str], bool],
     answers: VenueAnswers,
+    is_cancel: Callable[[str], bool] = lambda _path: False,
 ) -> Middleware:
-    """A middleware that records each API request's arrival, then applies latency and faults.
+    """A middleware that records each API request's arrival, applies latency and faults, names the actor.
+
+    Faults in ``AFTER_APPLY_HTTP`` let the request through first (the exchange applies it) and
+    spoil the reply; the others answer instead of the host. The request runs as the
+    ``request`` actor (host, method, path), so the truth ledger can say who cancelled.
 
     Args:
         ctx: The host context (its faults are read per request).
-        host_name: The name arrivals are recorded under.
+        host_name: The name arrivals and actors are recorded under.
         key_header: The header carrying the public API key (names the account in the log).
         applies: Whether a path is an API path (others pass untouched).
         answers: The host's replies for the business faults.
+        is_cancel: Whether a path cancels (faults with ``scope: cancels`` hit only those).
 
     Returns:
         The middleware.
@@ -284,8 +436,23 @@ def front_door(
             return await handler(request)
         account = exchange.accounts.by_key(request.headers.get(key_header))
         exchange.arrivals.record(host_name, request.path, account.name if account else None)
-        response = await apply_http_faults(request, ctx.faults(), ctx.closing, answers)
-        return response if response is not None else await handler(request)
+        faults, closing = ctx.faults(), ctx.closing
+        delay = faults.delay_s()
+        if delay:
+            await asyncio.sleep(delay)
+        fault = faults.take(*HTTP_KINDS) if faults.applies_to(is_cancel(request.path)) else None
+        if fault is not None:
+            log.info("fault %s on %s", fault.value, request.path)
+        if fault is not None and fault not in AFTER_APPLY_HTTP:
+            spoiled = await before_apply(fault, request, faults, closing, answers)
+            if spoiled is not None:
+                return spoiled
+        with acting(Actor("request", host_name, request.method, request.path)):
+            response = await handler(request)
+        if fault in AFTER_APPLY_HTTP:
+            assert fault is not None
+            return await after_apply(fault, request, response, faults, closing)
+        return response
 
     return middleware
 
@@ -294,7 +461,7 @@ def front_door(
 
 
 def take_drop(faults: Faults) -> bool:
-    """Consume a pending ``drop_connection`` fault, if any (WebSocket hosts take no other).
+    """Consume a pending ``drop_connection`` fault, if any.
 
     Args:
         faults: The host's faults in force.

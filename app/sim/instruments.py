@@ -147,3 +147,40 @@ def parse_decimal(text: str, what: str) -> Decimal:
     if not value.is_finite():
         raise ValueError(f"bad {what}: {text!r}")
     return value
+
+
+# Kraken's legacy asset codes (``XXBT``, ``ZUSD``): older assets carry an X (crypto) or Z (fiat)
+# prefix, and a pair of two such assets is keyed by both codes (``XXBTZUSD``); newer pairs are
+# keyed by their altname (``SOLUSD``). Seen in AssetPairs' examples (krakenfx/api-specs).
+_LEGACY_CRYPTO = frozenset({"XBT", "ETH", "XRP", "LTC", "XLM", "XMR", "ZEC", "ETC", "REP", "MLN", "XDG"})
+_LEGACY_FIAT = frozenset({"USD", "EUR", "GBP", "CAD", "JPY", "CHF", "AUD"})
+
+
+def spot_asset_ids(inst: Instrument) -> tuple[str, str, str]:
+    """Kraken's REST key and asset ids of a Spot pair.
+
+    Args:
+        inst: A Spot instrument (``XBT/USD``).
+
+    Returns:
+        ``(pair key, base asset id, quote asset id)``, e.g. ``("XXBTZUSD", "XXBT", "ZUSD")`` or
+        ``("SOLUSD", "SOL", "ZUSD")``.
+    """
+    base, quote = inst.symbol.split("/")
+    base_id = f"X{base}" if base in _LEGACY_CRYPTO else base
+    quote_id = f"Z{quote}" if quote in _LEGACY_FIAT else quote
+    key = base_id + quote_id if base in _LEGACY_CRYPTO else inst.altname
+    return key, base_id, quote_id
+
+
+def futures_base_quote(inst: Instrument) -> tuple[str, str]:
+    """Base and quote of a Futures perpetual (``PF_XBTUSD`` -> ``("XBT", "USD")``).
+
+    Args:
+        inst: A Futures instrument.
+
+    Returns:
+        ``(base, quote)``.
+    """
+    name = inst.symbol.split("_", 1)[-1]
+    return name[:-3], name[-3:]

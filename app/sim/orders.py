@@ -9,9 +9,10 @@ from decimal import Decimal
 from typing import Literal
 
 OrderStatus = Literal["open", "canceled", "closed", "expired"]
-EventKind = Literal["new", "update", "fill", "canceled", "expired"]
+EventKind = Literal["new", "update", "fill", "canceled", "expired", "replaced"]
 
 REASON_USER = "User requested"
+REASON_REPLACED = "Order replaced"
 REASON_DEADMAN = "dead_man_switch"
 REASON_EXPIRED = "Order expired"
 
@@ -81,12 +82,14 @@ class OrderEvent:
 
     Attributes:
         kind: ``new``, ``update`` (amended), ``fill`` (partial or full: see
-            ``order.status``), ``canceled`` or ``expired``.
+            ``order.status``), ``canceled``, ``expired`` or ``replaced`` (EditOrder closed it
+            and placed ``replaced_by`` instead).
         order: A snapshot of the order after the change.
         reason: Why: the cancel reason (``User requested``, ``dead_man_switch``), or
             ``partial_fill``/``full_fill``, ``new_placed_order_by_user``.
         last_qty: For fills, the quantity of this fill.
         time: Unix time of the event.
+        replaced_by: For ``replaced``, the id of the order that took its place.
     """
 
     kind: EventKind
@@ -94,6 +97,7 @@ class OrderEvent:
     reason: str | None
     last_qty: str | None
     time: float
+    replaced_by: str | None = None
 
 
 OrderCallback = Callable[[OrderEvent], None]

@@ -8,7 +8,7 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,16 +18,19 @@ from aiohttp import WSMsgType, web
 
 from app.sim.accounts import Account
 from app.sim.auth import verify_prime_ws
+from app.sim.faults import FaultKind
 from app.sim.hostkit import (
     Connections,
     HostContext,
     Outbox,
     abort_connection,
+    add_controls,
     after_latency,
     refuse_remote,
     take_drop,
 )
 from app.sim.orders import REASON_USER, OrderEvent, SimOrder
+from app.sim.truth import Actor, acting
 from app.sim.wire import rfc3339_us
 
 log = logging.getLogger("app.sim.prime")
@@ -242,12 +245,34 @@ class PrimeHost:
         self.conns: Connections[_Conn] = Connections()
         self.pending_cancel_s = 0.0  # how long an order stays PendingCancel before it is cancelled
         self.drop_after_apply = True  # a dropped OrderCancelRequest still takes effect
+        ctx.settings = self
         self._pending: dict[tuple[str, str], str] = {}  # (account, order id) -> request ClOrdID
         self._cancel_ctx: dict[str, tuple[str, str]] = {}  # order id -> (request ClOrdID, OrigClOrdID)
         self._timers: set[asyncio.TimerHandle] = set()
         self.requests: Counter[str] = Counter()  # message types received (tests count round trips)
 
     # ----------------------------------------------------------------------- app
+
+    def snapshot(self) -> dict[str, Any]:
+        """The host's own switches (``/_sim/hosts/prime/settings``)."""
+        return {"pending_cancel_s": self.pending_cancel_s, "drop_after_apply": self.drop_after_apply}
+
+    def patch(self, changes: Mapping[str, Any]) -> None:
+        """Change switches.
+
+        Raises:
+            ValueError: an unknown switch or a bad value (nothing changes then).
+        """
+        unknown = set(changes) - set(self.snapshot())
+        if unknown:
+            raise ValueError(f"unknown settings: {sorted(unknown)}")
+        pending = changes.get("pending_cancel_s", self.pending_cancel_s)
+        drop = changes.get("drop_after_apply", self.drop_after_apply)
+        if isinstance(pending, bool) or not isinstance(pending, int | float) or pending < 0:
+            raise ValueError("pending_cancel_s must be a non-negative number")
+        if not isinstance(drop, bool):
+            raise ValueError("drop_after_apply must be true or false")
+        self.pending_cancel_s, self.drop_after_apply = float(pending), drop
 
     def app(self) -> web.Application:
         """Build the aiohttp application: the socket at ``/ws/v1`` and ``POST /_sim/drop``.
@@ -260,6 +285,7 @@ class PrimeHost:
         app = web.Application(middlewares=[refuse_remote()])
         app.router.add_get(WS_PATH, self.handle)
         app.router.add_post("/_sim/drop", self.control_drop)
+        add_controls(app, self.ctx, [])
         app.on_shutdown.append(self._on_shutdown)
         return app
 
@@ -367,7 +393,8 @@ class PrimeHost:
             handler = self._handlers().get(str(kind))
             if handler is None:
                 raise _ProtocolError(E_BAD_REQUEST, f"Unknown request type: {kind}")
-            handler(conn, reqid, message)
+            with acting(Actor("request", HOST_NAME, str(kind), conn.request.path)):
+                handler(conn, reqid, message)
         except _ProtocolError as e:
             conn.error(reqid, e.code, e.msg)
         if drop:
@@ -446,7 +473,29 @@ class PrimeHost:
                 if sub.matches(order) and (sub.statuses is None or status in sub.statuses):
                     data.append(order_entry(order, name, now, "New" if order.is_open else status, status))
                     sub.visible.add(order.order_id)
-        conn.send(self._stream_message(sub, data, now, initial=True, action="Update"))
+        if data and self.ctx.faults().take(FaultKind.MALFORMED_ORDER):
+            data[0]["OrderQty"] = "not-a-number"
+        message = self._stream_message(sub, data, now, initial=True, action="Update")
+        delay = self.ctx.faults().snapshot_delay_ms / 1000.0
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, conn.send, message)
+        else:
+            conn.send(message)
+
+    def _update(self, conn: _Conn, sub: _Sub, data: list[dict[str, Any]], now: float, action: str) -> None:
+        """Send a stream update through the stream faults.
+
+        ``lost_delta``: never sent, its seqNum used up (the next one carries the right seqNum);
+        ``skip_sequence``: a seqNum skipped, nothing lost.
+        """
+        faults = self.ctx.faults()
+        if faults.take(FaultKind.LOST_DELTA):
+            sub.next_seq()
+            log.info("fault lost_delta on %s", sub.name)
+            return
+        if faults.take(FaultKind.SKIP_SEQUENCE):
+            sub.next_seq()
+        conn.send(self._stream_message(sub, data, now, initial=False, action=action))
 
     @staticmethod
     def _stream_message(
@@ -633,7 +682,7 @@ class PrimeHost:
             for subs in conn.subs.values():
                 for sub in subs:
                     if sub.name == "ExecutionReport":
-                        conn.send(self._stream_message(sub, [report], now, initial=False, action="Update"))
+                        self._update(conn, sub, [report], now, "Update")
                     elif order is not None and sub.matches(order):
                         self._order_update(conn, sub, order, exec_type, status, now)
 
@@ -643,11 +692,11 @@ class PrimeHost:
         entry = order_entry(order, conn.account.name, now, exec_type, status)
         if sub.statuses is None or status in sub.statuses:
             sub.visible.add(order.order_id)
-            conn.send(self._stream_message(sub, [entry], now, initial=False, action="Update"))
+            self._update(conn, sub, [entry], now, "Update")
         elif order.order_id in sub.visible:
             # The order left the filtered view (e.g. Canceled under an open-states filter).
             sub.visible.discard(order.order_id)
-            conn.send(self._stream_message(sub, [entry], now, initial=False, action="Remove"))
+            self._update(conn, sub, [entry], now, "Remove")
 
 
 def _refused(code: int, msg: str) -> web.Response:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -18,8 +20,9 @@ from aiohttp import web
 from app.sim import ids
 from app.sim.accounts import Account
 from app.sim.auth import verify_spot_rest
+from app.sim.control import SimControls
 from app.sim.deadman import DEADMAN_MAX_TIMEOUT_S
-from app.sim.faults import FaultKind, Faults
+from app.sim.faults import BUSINESS_KINDS, FaultKind, Faults
 from app.sim.hostkit import (
     CONTROL_PREFIX,
     HostContext,
@@ -27,12 +30,13 @@ from app.sim.hostkit import (
     VenueAnswers,
     add_controls,
     front_door,
-    read_json_object,
+    gone_error,
     refuse_remote,
+    spot_fault_text,
 )
-from app.sim.instruments import Instrument, fmt_decimal, spot_instrument
+from app.sim.instruments import Instrument, fmt_decimal, instruments_of, spot_asset_ids, spot_instrument
 from app.sim.orders import ORDER_TYPES, STOP_ORDER_TYPES, OrderRejected, SimOrder
-from app.sim.tokens import WS_TOKEN_TTL_S
+from app.sim.truth import cancelling_all
 from app.sim.wire import dumps_compact, rfc3339
 
 log = logging.getLogger("app.sim.spot_rest")
@@ -71,12 +75,15 @@ def _error(message: str) -> web.Response:
     return web.json_response({"error": [message]}, dumps=dumps_compact)
 
 
+def _fault_answer(kind: FaultKind) -> web.Response:
+    return _error(spot_fault_text(kind, time.time()) or "EGeneral:Internal error")
+
+
 # How Spot REST words the business faults (all answered with HTTP 200, as Kraken does).
-_FAULT_ANSWERS: VenueAnswers = {
-    FaultKind.SERVICE_UNAVAILABLE: lambda: _error("EService:Unavailable"),
-    FaultKind.RATE_LIMIT: lambda: _error("EAPI:Rate limit exceeded"),
-    FaultKind.THROTTLED: lambda: _error(f"EService: Throttled: {int(time.time()) + 5}"),
-}
+_FAULT_ANSWERS: VenueAnswers = {kind: functools.partial(_fault_answer, kind) for kind in BUSINESS_KINDS}
+# The methods a ``scope: cancels`` fault hits.
+_CANCEL_METHODS = frozenset({"CancelOrder", "CancelOrderBatch", "CancelAll", "CancelAllOrdersAfter"})
+_MALFORMED = "not-a-number"
 
 
 def parse_params(body: bytes, content_type: str) -> Params:
@@ -217,6 +224,44 @@ def _descr(order: SimOrder, inst: Instrument) -> dict[str, str]:
     }
 
 
+def asset_pair_json(inst: Instrument, status: str) -> dict[str, Any]:
+    """One AssetPairs entry (Kraken's AssetPair schema; fees are Kraken's published base tiers).
+
+    Args:
+        inst: A Spot instrument.
+        status: ``online``, ``cancel_only`` or ``post_only``.
+
+    Returns:
+        The JSON-ready entry.
+    """
+    _key, base, quote = spot_asset_ids(inst)
+    tick = fmt_decimal(Decimal(1).scaleb(-inst.price_decimals), inst.price_decimals)
+    return {
+        "altname": inst.altname,
+        "wsname": inst.symbol,
+        "aclass_base": "currency",
+        "base": base,
+        "aclass_quote": "currency",
+        "quote": quote,
+        "lot": "unit",
+        "cost_decimals": 5,
+        "pair_decimals": inst.price_decimals,
+        "lot_decimals": inst.qty_decimals,
+        "lot_multiplier": 1,
+        "leverage_buy": [],
+        "leverage_sell": [],
+        "fees": [[0, 0.26], [50000, 0.24], [100000, 0.22]],
+        "fees_maker": [[0, 0.16], [50000, 0.14], [100000, 0.12]],
+        "fee_volume_currency": "ZUSD",
+        "margin_call": 80,
+        "margin_stop": 40,
+        "ordermin": f"{Decimal(str(inst.qty_range[0])):f}",
+        "costmin": "0.5",
+        "tick_size": tick,
+        "status": status,
+    }
+
+
 def order_json(order: SimOrder) -> dict[str, Any]:
     """Render an order as OpenOrders/QueryOrders do (numbers as strings).
 
@@ -310,6 +355,24 @@ class SpotRestHost:
         """``GET /0/public/SystemStatus``."""
         return _ok({"status": self.faults.system_status, "timestamp": rfc3339(time.time())})
 
+    async def public_asset_pairs(self, request: web.Request) -> web.Response:
+        """``GET /0/public/AssetPairs[?pair=XBTUSD,ETH/USD]``: the simulator's Spot pairs.
+
+        Shape of Kraken's AssetPair schema and example (krakenfx/api-specs): keyed by the REST
+        pair key (``XXBTZUSD``), with ``altname``, ``wsname``, ``pair_decimals`` (prices),
+        ``lot_decimals`` (volumes), ``tick_size``, ``ordermin`` and ``status``.
+        """
+        wanted = [p for p in request.query.get("pair", "").split(",") if p]
+        pairs = instruments_of("spot")
+        if wanted:
+            found = [spot_instrument(p) for p in wanted]
+            if any(i is None for i in found):
+                return _error("EQuery:Unknown asset pair")
+            pairs = [i for i in found if i is not None]
+        status = self.faults.system_status
+        pair_status = status if status in ("cancel_only", "post_only") else "online"
+        return _ok({spot_asset_ids(i)[0]: asset_pair_json(i, pair_status) for i in pairs})
+
     # ----------------------------------------------------------------------- private
 
     async def private(self, request: web.Request) -> web.Response:
@@ -353,6 +416,7 @@ class SpotRestHost:
         cl_ord_id = _opt_str(params, "cl_ord_id")
         orders = self.book.open_orders(account.name)
         orders.reverse()
+        malformed = self.faults.take(FaultKind.MALFORMED_ORDER) is FaultKind.MALFORMED_ORDER
         # Rendering 10,000 orders costs ~0.2 s; keep each open order's JSON text until it
         # changes, so repeated polls (REST fallback, benchmarks) stay cheap.
         old_cache = self._rendered
@@ -370,6 +434,10 @@ class SpotRestHost:
             else:
                 part = f"{dumps_compact(o.order_id)}:{dumps_compact(order_json(o))}"
             cache[o.order_id] = (version, part)
+            if malformed:
+                # One order with a bad field, the rest fine (a fault, never cached).
+                malformed = False
+                part = f"{dumps_compact(o.order_id)}:{dumps_compact({**order_json(o), 'vol': _MALFORMED})}"
             parts.append(part)
         if userref is None and cl_ord_id is None:
             self._rendered = cache
@@ -403,6 +471,7 @@ class SpotRestHost:
         if has_txid == (cl_ord_id is not None):
             raise _invalid("txid" if has_txid else None)
         name = account.name
+        txid: str | None = None
         if cl_ord_id is not None:
             targets = self.book.find_open(name, cl_ord_ids=[cl_ord_id])
             multi = False
@@ -416,7 +485,7 @@ class SpotRestHost:
                 targets = self.book.find_open(name, userrefs=[userref])
                 multi = True
         if not targets:
-            raise Refused("EOrder:Unknown order")
+            raise Refused(gone_error(self.exchange, self.faults, name, order_id=txid, cl_ord_id=cl_ord_id))
         if not self.limits.charge_spot_cancels(name, targets, batch=multi):
             raise Refused("EOrder:Rate limit exceeded")
         done = self.book.cancel_many(name, [o.order_id for o in targets])
@@ -428,37 +497,71 @@ class SpotRestHost:
         targets = self.book.open_orders(name)
         if not self.limits.charge_spot_cancels(name, targets, batch=True):
             raise Refused("EOrder:Rate limit exceeded")
-        return {"count": len(self.book.cancel_many(name, [o.order_id for o in targets]))}
+        with cancelling_all():
+            return {"count": len(self.book.cancel_many(name, [o.order_id for o in targets]))}
 
     def cancel_order_batch(self, account: Account, params: Params) -> dict[str, Any]:
         """CancelOrderBatch (JSON): ``orders`` (txids/userrefs) + ``cl_ord_ids``, 1..50 unique.
 
-        Unknown or already-closed references are skipped; ``count`` is the number of orders
-        actually cancelled (docs: "Number of orders cancelled"), so it may be below the
-        number of references, or above it when a userref names several orders.
+        ``orders`` items are txids or userrefs, bare (Kraken's example) or as ``{"txid": ...}``
+        (its schema); ``cl_ord_ids`` items are ``{"cl_ord_id": ...}`` (the schema) or bare
+        strings (refused under ``strict_cl_ord_ids``). A reference naming no open order is
+        skipped by default (``count`` is what was cancelled, docs: "Number of orders
+        cancelled"), or refuses the batch, after or before the rest is applied
+        (``batch_unknown_id``); the refusal names no order (API-FACTS 11).
         """
         orders = params.get("orders", [])
-        cl_ord_ids = params.get("cl_ord_ids", [])
-        if not isinstance(orders, list) or not isinstance(cl_ord_ids, list):
+        raw_cl = params.get("cl_ord_ids", [])
+        if not isinstance(orders, list) or not isinstance(raw_cl, list):
             raise _invalid()
         txids: list[str] = []
         userrefs: list[int] = []
-        for ref in orders:
+        for item in orders:
+            ref = item.get("txid") if isinstance(item, dict) and set(item) == {"txid"} else item
             txid, userref = _classify_ref(ref, "orders")
             if txid is not None:
                 txids.append(txid)
             elif userref is not None:
                 userrefs.append(userref)
-        if not all(isinstance(c, str) and c for c in cl_ord_ids):
-            raise _invalid("cl_ord_ids")
+        cl_ord_ids = [self._batch_cl_ord_id(c) for c in raw_cl]
         unique = len(set(txids)) + len(set(userrefs)) + len(set(cl_ord_ids))
         if unique == 0 or unique > MAX_BATCH:
             raise _invalid()
         name = account.name
-        targets = self.book.find_open(name, order_ids=txids, userrefs=userrefs, cl_ord_ids=cl_ord_ids)
+        find = self.book.find_open
+        missing = [
+            gone_error(self.exchange, self.faults, name, order_id=t)
+            for t in txids
+            if not find(name, order_ids=[t])
+        ]
+        missing += [
+            gone_error(self.exchange, self.faults, name) for u in userrefs if not find(name, userrefs=[u])
+        ]
+        missing += [
+            gone_error(self.exchange, self.faults, name, cl_ord_id=c)
+            for c in cl_ord_ids
+            if not find(name, cl_ord_ids=[c])
+        ]
+        mode = self.faults.batch_unknown_id
+        if missing and mode == "refuse_all":
+            raise Refused(missing[0])
+        targets = find(name, order_ids=txids, userrefs=userrefs, cl_ord_ids=cl_ord_ids)
         if not self.limits.charge_spot_cancels(name, targets, batch=True):
             raise Refused("EOrder:Rate limit exceeded")
-        return {"count": len(self.book.cancel_many(name, [o.order_id for o in targets]))}
+        done = self.book.cancel_many(name, [o.order_id for o in targets])
+        if missing and mode == "refuse_after_apply":
+            raise Refused(missing[0])
+        return {"count": len(done)}
+
+    def _batch_cl_ord_id(self, item: Any) -> str:
+        if isinstance(item, dict) and set(item) == {"cl_ord_id"}:
+            item = item["cl_ord_id"]
+        elif self.faults.strict_cl_ord_ids:
+            # The schema types each item as {"cl_ord_id": ...} (API-FACTS 11).
+            raise _invalid("cl_ord_ids")
+        if not isinstance(item, str) or not item:
+            raise _invalid("cl_ord_ids")
+        return item
 
     def cancel_all_orders_after(self, account: Account, params: Params) -> dict[str, Any]:
         """CancelAllOrdersAfter: arm/extend (timeout s) or disarm (0) the dead man's switch."""
@@ -474,7 +577,7 @@ class SpotRestHost:
     def get_websockets_token(self, account: Account, params: Params) -> dict[str, Any]:
         """GetWebSocketsToken: ``{"token": ..., "expires": 900}``."""
         token = self.exchange.tokens.issue(account.name)
-        return {"token": token.token, "expires": int(WS_TOKEN_TTL_S)}
+        return {"token": token.token, "expires": math.ceil(self.exchange.tokens.ttl_s)}
 
     def add_order(self, account: Account, params: Params) -> dict[str, Any]:
         """AddOrder: rest an order (market orders fill at once); ``validate`` only checks."""
@@ -537,102 +640,6 @@ class SpotRestHost:
             self.book.fill(name, order.order_id)
         return {"descr": {"order": text}, "txid": [order.order_id]}
 
-    # ----------------------------------------------------------------------- control API
-
-    async def control_faults(self, request: web.Request) -> web.Response:
-        """``GET|POST /_sim/faults``: read or patch a host's faults (``host`` key, optional)."""
-        host = request.query.get("host")
-        changes: dict[str, Any] = {}
-        if request.method == "POST":
-            changes = await read_json_object(request)
-            host = changes.pop("host", host)
-            clear = bool(changes.pop("clear", False))
-        else:
-            clear = False
-        faults = self.ctx.server.own_faults(host) if host else self.ctx.default_faults
-        try:
-            if clear:
-                faults.clear()
-            faults.patch(changes)
-        except ValueError as exc:
-            raise web.HTTPBadRequest(text=str(exc)) from None
-        return web.json_response(faults.snapshot())
-
-    async def control_orders(self, request: web.Request) -> web.Response:
-        """``POST /_sim/orders``: ``{account, n, symbol?, age_s?}`` -> new order ids."""
-        data = await read_json_object(request)
-        account = str(data.get("account", "spot"))
-        if account not in self.exchange.accounts:
-            raise web.HTTPNotFound(text=f"no account {account}")
-        n = int(data.get("n", 1))
-        symbol = data.get("symbol")
-        age = data.get("age_s")
-        made = self.exchange.demo.generate_orders(
-            account,
-            n,
-            self.ctx.rng,
-            symbols=[str(symbol)] if symbol else None,
-            age_s=(float(age), float(age)) if age is not None else None,
-        )
-        return web.json_response({"order_ids": [o.order_id for o in made]})
-
-    async def control_fill(self, request: web.Request) -> web.Response:
-        """``POST /_sim/fill``: ``{account, order_id, qty?}`` fills an order."""
-        data = await read_json_object(request)
-        qty = data.get("qty")
-        order = self.book.fill(
-            str(data.get("account", "spot")), str(data.get("order_id")), None if qty is None else str(qty)
-        )
-        if order is None:
-            raise web.HTTPNotFound(text="no such open order")
-        return web.json_response({"order_id": order.order_id, "status": order.status, "filled": order.filled})
-
-    async def control_arrivals(self, request: web.Request) -> web.Response:
-        """``GET /_sim/arrivals[?since_ns=]`` lists arrivals; ``DELETE`` clears them."""
-        if request.method == "DELETE":
-            self.exchange.arrivals.clear()
-            return web.json_response({"arrivals": []})
-        since = int(request.query.get("since_ns", "0"))
-        rows = [list(a) for a in self.exchange.arrivals if a.t_ns >= since]
-        return web.json_response({"arrivals": rows})
-
-    async def control_state(self, request: web.Request) -> web.Response:
-        """``GET /_sim/state``: order counts per account, status, limits."""
-        return web.json_response(
-            {
-                "accounts": self.book.counts(),
-                "system_status": self.ctx.default_faults.system_status,
-                "rate_limits": self.limits.enabled,
-            }
-        )
-
-    async def control_accounts(self, request: web.Request) -> web.Response:
-        """``POST /_sim/accounts``: ``{name, kind, permissions?, tier?}`` -> key and secret."""
-        data = await read_json_object(request)
-        perms = data.get("permissions")
-        try:
-            account = self.exchange.accounts.add(
-                str(data["name"]),
-                data.get("kind", "spot"),
-                permissions=None if perms is None else [str(p) for p in perms],
-                tier=str(data.get("tier", "intermediate")),
-            )
-        except (KeyError, ValueError) as exc:
-            raise web.HTTPBadRequest(text=str(exc)) from None
-        return web.json_response({"name": account.name, "key": account.api_key, "secret": account.secret})
-
-    async def control_limits(self, request: web.Request) -> web.Response:
-        """``POST /_sim/rate_limits``: ``{enabled}`` switches rate limiting."""
-        data = await read_json_object(request)
-        self.limits.enabled = bool(data.get("enabled", True))
-        return web.json_response({"enabled": self.limits.enabled})
-
-    async def control_invalidate_tokens(self, request: web.Request) -> web.Response:
-        """``POST /_sim/tokens/invalidate``: ``{account}`` revokes its WS tokens."""
-        data = await read_json_object(request)
-        count = self.exchange.tokens.invalidate(str(data.get("account", "spot")))
-        return web.json_response({"invalidated": count})
-
 
 _METHODS: dict[str, _Method] = {
     "OpenOrders": _Method(SpotRestHost.open_orders, ("query",), 1),
@@ -665,23 +672,12 @@ def build_spot_rest_app(ctx: HostContext) -> web.Application:
         key_header="API-Key",
         applies=lambda path: not path.startswith(CONTROL_PREFIX),
         answers=_FAULT_ANSWERS,
+        is_cancel=lambda path: path.removeprefix(PRIVATE_PREFIX) in _CANCEL_METHODS,
     )
     app = web.Application(middlewares=[refuse_remote(), door])
     app.router.add_post(PRIVATE_PREFIX + "{method}", host.private)
     app.router.add_get("/0/public/Time", host.public_time)
     app.router.add_get("/0/public/SystemStatus", host.public_system_status)
-    add_controls(
-        app,
-        ctx,
-        [
-            ("*", "/_sim/faults", host.control_faults),
-            ("POST", "/_sim/orders", host.control_orders),
-            ("POST", "/_sim/fill", host.control_fill),
-            ("*", "/_sim/arrivals", host.control_arrivals),
-            ("GET", "/_sim/state", host.control_state),
-            ("POST", "/_sim/accounts", host.control_accounts),
-            ("POST", "/_sim/rate_limits", host.control_limits),
-            ("POST", "/_sim/tokens/invalidate", host.control_invalidate_tokens),
-        ],
-    )
+    app.router.add_get("/0/public/AssetPairs", host.public_asset_pairs)
+    add_controls(app, ctx, SimControls(ctx.exchange, ctx.server, ctx.rng).routes())
     return app

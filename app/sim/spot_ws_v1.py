@@ -8,18 +8,18 @@ from typing import Any, ClassVar
 from app.sim.accounts import Account
 from app.sim.hostkit import Refused
 from app.sim.instruments import fmt_decimal, spot_instrument
-from app.sim.orders import STOP_ORDER_TYPES, OrderEvent, SimOrder
+from app.sim.orders import REASON_REPLACED, REASON_USER, STOP_ORDER_TYPES, OrderEvent, SimOrder
 from app.sim.spot_ws_common import (
     INVALID_ARGUMENTS,
     PERMISSION_DENIED,
     RATE_LIMITED,
-    UNKNOWN_ORDER,
     SpotWsVersionHost,
     WsConn,
     any_list,
     split_refs,
     str_list,
 )
+from app.sim.truth import cancelling_all
 
 # The status event answering each private event.
 _STATUS_EVENTS = {
@@ -100,6 +100,16 @@ def v1_entry(order: SimOrder, status: str) -> dict[str, Any]:
     return entry
 
 
+# Events that end an order: (v1 status, cancel reason when the event names none). Every
+# canceled update carries its reason, and an edited order is closed with one: "Order replaced"
+# is not a fill (API-FACTS 11).
+_ENDED: dict[str, tuple[str, str | None]] = {
+    "canceled": ("canceled", REASON_USER),
+    "expired": ("expired", None),
+    "replaced": ("closed", REASON_REPLACED),
+}
+
+
 def v1_event_entries(event: OrderEvent) -> list[dict[str, Any]]:
     """The openOrders updates (``{txid: fields}``, one per message) an exchange event produces.
 
@@ -127,10 +137,12 @@ def v1_event_entries(event: OrderEvent) -> list[dict[str, Any]]:
         if order.status == "closed":
             fields.update({"status": "closed", "lastupdated": updated})
         return [{txid: fields}]
-    if event.kind in ("canceled", "expired"):
-        fields = {"status": event.kind, "lastupdated": updated, "userref": order.userref or 0}
-        if event.reason:
-            fields["cancel_reason"] = event.reason
+    if event.kind in _ENDED:
+        status, default_reason = _ENDED[event.kind]
+        fields = {"status": status, "lastupdated": updated, "userref": order.userref or 0}
+        reason = event.reason or default_reason
+        if reason:
+            fields["cancel_reason"] = reason
         return [{txid: fields}]
     if event.kind == "update":
         return [{txid: {"vol": fmt_decimal(Decimal(order.qty), 8), "descr": _v1_descr(order)}}]
@@ -167,11 +179,14 @@ class SpotWsV1Host(SpotWsVersionHost):
         return f"v1:{data.get('event')}", token
 
     def stream_event(self, conn: WsConn, event: OrderEvent) -> None:
-        """Send an event's openOrders entries, one message each."""
+        """Send an event's openOrders entries, one message each (``ratecount`` when asked)."""
         delay = self.faults.delay_s()
         for entry in v1_event_entries(event):
-            conn.sequence += 1
-            self.send(conn, [[entry], "openOrders", {"sequence": conn.sequence}], delay=delay)
+            if conn.ratecounter:
+                entry[event.order.order_id]["ratecount"] = self.rate_count(event.order)
+            sequence = self.next_sequence(conn)
+            if sequence is not None:
+                self.send(conn, [[entry], "openOrders", {"sequence": sequence}], delay=delay)
 
     def handle(self, conn: WsConn, data: Any, received: float) -> None:
         """Answer one event: ``ping``, a subscription, or a private event."""
@@ -183,7 +198,8 @@ class SpotWsV1Host(SpotWsVersionHost):
         raw_sub = data.get("subscription")
         sub: dict[str, Any] = raw_sub if isinstance(raw_sub, dict) else {}
         token = data.get("token", sub.get("token"))
-        self.drop_fault(conn)
+        status_event = _STATUS_EVENTS.get(event)
+        self.drop_fault(conn, cancels=status_event is not None)
         tail = {} if reqid is None else {"reqid": reqid}
         if event == "ping":
             self.send(conn, {"event": "pong", **tail})
@@ -191,7 +207,6 @@ class SpotWsV1Host(SpotWsVersionHost):
         if event in ("subscribe", "unsubscribe"):
             self._subscription(conn, event, sub, tail)
             return
-        status_event = _STATUS_EVENTS.get(event)
         if status_event is None:
             self.send(
                 conn, {"errorMessage": "Unsupported event", "event": "error", "status": "error", **tail}
@@ -199,26 +214,29 @@ class SpotWsV1Host(SpotWsVersionHost):
             return
         try:
             account = self.account_for(token)
+            self.business_fault()
             if event == "cancelOrder":
-                self._cancel_order(conn, account, data, tail)
-                return
-            if event == "cancelAll":
+                replies = self._cancel_order(conn, account, data)
+            elif event == "cancelAll":
                 self.check_cancel(account)
                 targets = self.book.open_orders(account.name)
-                count = len(self.cancel_targets(conn, account, targets, batch=True))
-                self.send(conn, {"count": count, "event": status_event, "status": "ok", **tail})
-                return
-            current, trigger = self.arm_deadman(account, data.get("timeout"))
-            msg = {
-                "currentTime": current,
-                "event": status_event,
-                "status": "ok",
-                "triggerTime": trigger,
-                **tail,
-            }
-            self.send(conn, msg)
+                with cancelling_all():
+                    count = len(self.cancel_targets(conn, account, targets, batch=True))
+                replies = [{"count": count, "event": status_event, "status": "ok"}]
+            else:
+                current, trigger = self.arm_deadman(account, data.get("timeout"))
+                replies = [
+                    {"currentTime": current, "event": status_event, "status": "ok", "triggerTime": trigger}
+                ]
         except Refused as e:
             self.send(conn, {"errorMessage": e.message, "event": status_event, "status": "error", **tail})
+            return
+        replies = [{**reply, **tail} for reply in replies]
+        if any(reply["status"] == "ok" for reply in replies):
+            self.deliver(conn, replies)  # applied: the reply faults may spoil what comes back
+        else:
+            for reply in replies:
+                self.send(conn, reply)
 
     def _subscription(self, conn: WsConn, event: str, sub: dict[str, Any], tail: dict[str, Any]) -> None:
         name = sub.get("name")
@@ -236,18 +254,32 @@ class SpotWsV1Host(SpotWsVersionHost):
                 return
             if not account.can("query", "trade"):
                 raise Refused(PERMISSION_DENIED)
-            self.subscribe_stream(conn, account, str(sub["token"]))
+            # The docs' example sends "ratecounter": "true" (a string) where the schema says boolean.
+            ratecounter = sub.get("ratecounter") in (True, "true")
+            self.subscribe_stream(conn, str(sub["token"]), ratecounter=ratecounter)
+            if ratecounter:
+                threshold = self.exchange.limits.spot_tier(account.name).trading_threshold
+                reply["subscription"] = {"name": name, "maxratecount": int(threshold)}
             self.send(conn, {**reply, "status": "subscribed"})
-            entries = [{o.order_id: v1_entry(o, "open")} for o in self.book.open_orders(account.name)]
-            conn.sequence += 1
-            self.send(conn, [entries, "openOrders", {"sequence": conn.sequence}])
+            self.start_stream(conn, account, lambda: self._snapshot(conn, account))
         except Refused as e:
             self.send(conn, {**reply, "errorMessage": e.message, "status": "error"})
 
-    def _cancel_order(
-        self, conn: WsConn, account: Account, data: dict[str, Any], tail: dict[str, Any]
-    ) -> None:
+    def _snapshot(self, conn: WsConn, account: Account) -> None:
+        orders = self.book.open_orders(account.name)
+        entries = [{o.order_id: v1_entry(o, "open")} for o in orders]
+        if conn.ratecounter:
+            for order, entry in zip(orders, entries, strict=True):
+                entry[order.order_id]["ratecount"] = self.rate_count(order)
+        self.malformed([entry[o.order_id] for o, entry in zip(orders, entries, strict=True)], "vol")
+        conn.sequence += 1
+        self.send(conn, [entries, "openOrders", {"sequence": conn.sequence}])
+
+    def _cancel_order(self, conn: WsConn, account: Account, data: dict[str, Any]) -> list[dict[str, Any]]:
         self.check_cancel(account)
+        if self.faults.v1_txid_required and not isinstance(data.get("txid"), list):
+            # seed 000: txid is required (API-FACTS 11), even when orders are named by client ids.
+            raise Refused(f"{INVALID_ARGUMENTS}:txid")
         txids, userrefs = split_refs(any_list(data.get("txid"), "txid"))
         cl_ord_ids = str_list(data.get("cl_ord_id"), "cl_ord_id")
         if not (txids or userrefs or cl_ord_ids):
@@ -257,18 +289,16 @@ class SpotWsV1Host(SpotWsVersionHost):
             name, order_ids=txids, userrefs=userrefs, cl_ord_ids=cl_ord_ids
         )
         groups = [*by_id, *by_ref, *by_cl]
-        everything = [o for targets, _ in groups for o in targets]
-        many = len(groups) > 1 or any(multi for _, multi in groups)
+        everything = [o for targets, _, _ in groups for o in targets]
+        many = len(groups) > 1 or any(multi for _, multi, _ in groups)
         if many:
             # A list is charged as one batch (it is accepted even if it overflows the counter).
             self.charge_cancels(name, everything, batch=True)
             self.drop_mid_batch(conn, name, [o.order_id for o in everything])
         statuses: list[dict[str, Any]] = []
-        for targets, _ in groups:
+        for targets, _, error in groups:
             if not targets:
-                statuses.append(
-                    {"errorMessage": UNKNOWN_ORDER, "event": "cancelOrderStatus", "status": "error"}
-                )
+                statuses.append({"errorMessage": error, "event": "cancelOrderStatus", "status": "error"})
                 continue
             if not many and not self.exchange.limits.charge_spot_cancels(name, targets, batch=False):
                 statuses.append(
@@ -277,5 +307,4 @@ class SpotWsV1Host(SpotWsVersionHost):
                 continue
             done = self.book.cancel_many(name, [o.order_id for o in targets])
             statuses.extend({"event": "cancelOrderStatus", "status": "ok"} for _ in done)
-        for status in statuses:
-            self.send(conn, {**status, **tail})
+        return statuses

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from app.sim import ids
+from app.sim.accounts import Account
 from app.sim.hostkit import Refused
 from app.sim.instruments import spot_instrument
 from app.sim.orders import STOP_ORDER_TYPES, OrderEvent, SimOrder
@@ -17,7 +18,6 @@ from app.sim.spot_ws_common import (
     BATCH_MIN,
     INVALID_ARGUMENTS,
     PERMISSION_DENIED,
-    UNKNOWN_ORDER,
     Answer,
     SpotWsVersionHost,
     WsConn,
@@ -25,6 +25,7 @@ from app.sim.spot_ws_common import (
     split_refs,
     str_list,
 )
+from app.sim.truth import cancelling_all
 from app.sim.wire import rfc3339_us
 
 _TRADE_RNG = random.Random("spot_ws:trades")  # trade ids only; never affects order state
@@ -150,8 +151,9 @@ def v2_event_reports(event: OrderEvent, *, order_status: bool) -> list[dict[str,
             **ids_,
         }
         return [trade, done]
-    if event.kind in ("canceled", "expired"):
-        status = event.kind
+    if event.kind in ("canceled", "expired", "replaced"):
+        # An edited order ends as canceled with reason "Order replaced", not as filled.
+        status = "expired" if event.kind == "expired" else "canceled"
         report = {
             **head,
             "exec_type": status,
@@ -221,11 +223,15 @@ class SpotWsV2Host(SpotWsVersionHost):
         return f"v2:{data.get('method')}", token
 
     def stream_event(self, conn: WsConn, event: OrderEvent) -> None:
-        """Send an event's executions reports, one update message each."""
+        """Send an event's executions reports, one update message each (``ratecount`` when asked)."""
         delay = self.faults.delay_s()
         for report in v2_event_reports(event, order_status=conn.order_status):
-            conn.sequence += 1
-            msg = {"channel": "executions", "type": "update", "data": [report], "sequence": conn.sequence}
+            if conn.ratecounter:
+                report["ratecount"] = self.rate_count(event.order)
+            sequence = self.next_sequence(conn)
+            if sequence is None:
+                continue
+            msg = {"channel": "executions", "type": "update", "data": [report], "sequence": sequence}
             self.send(conn, msg, delay=delay)
 
     def handle(self, conn: WsConn, data: Any, received: float) -> None:
@@ -237,7 +243,8 @@ class SpotWsV2Host(SpotWsVersionHost):
         req_id = data.get("req_id")
         raw_params = data.get("params")
         params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
-        self.drop_fault(conn)
+        cancels = method in _CANCEL_METHODS
+        self.drop_fault(conn, cancels=cancels)
         head: dict[str, Any] = {"method": method}
         if req_id is not None:
             head["req_id"] = req_id
@@ -252,13 +259,26 @@ class SpotWsV2Host(SpotWsVersionHost):
             answers = handler(self, conn, params)
         except Refused as e:
             answers = [e]
+        replies = []
         for answer in answers:
             if isinstance(answer, Refused):
-                self.send(conn, {"error": answer.message, **head, "success": False, **_times(received)})
-                continue
-            self.send(conn, {**head, "result": answer, "success": True, **_times(received)})
-            if method == "subscribe" and answer.get("channel") == "executions":
-                self._snapshot(conn, params)
+                replies.append({"error": answer.message, **head, "success": False, **_times(received)})
+            else:
+                replies.append({**head, "result": answer, "success": True, **_times(received)})
+        applied = cancels and any(not isinstance(a, Refused) or a.applied for a in answers)
+        if applied:
+            self.deliver(conn, replies)
+        else:
+            for reply in replies:
+                self.send(conn, reply)
+        if method == "subscribe" and replies and replies[0]["success"]:
+            account = self.account_for_stream(params)
+            if account is not None:
+                self.start_stream(conn, account, lambda: self._snapshot(conn, account, params))
+
+    def account_for_stream(self, params: dict[str, Any]) -> Account | None:
+        name = self.tokens.validate(params.get("token", ""))
+        return None if name is None else self.exchange.accounts.account(name)
 
     def _subscribe(self, conn: WsConn, params: dict[str, Any]) -> list[Answer]:
         channel = params.get("channel")
@@ -267,7 +287,7 @@ class SpotWsV2Host(SpotWsVersionHost):
         account = self.account_for(params.get("token"))
         if not account.can("query", "trade"):
             raise Refused(PERMISSION_DENIED)
-        self.subscribe_stream(conn, account, str(params["token"]))
+        self.subscribe_stream(conn, str(params["token"]), ratecounter=params.get("ratecounter") is True)
         conn.order_status = params.get("order_status", True) is not False
         result: dict[str, Any] = {
             "channel": "executions",
@@ -276,16 +296,17 @@ class SpotWsV2Host(SpotWsVersionHost):
         }
         return [result]
 
-    def _snapshot(self, conn: WsConn, params: dict[str, Any]) -> None:
+    def _snapshot(self, conn: WsConn, account: Account, params: dict[str, Any]) -> None:
         if params.get("snap_orders", True) is False:
             return
-        name = self.tokens.validate(params.get("token", ""))
-        if name is None:
-            return
         reports = []
-        for order in self.book.open_orders(name):
+        for order in self.book.open_orders(account.name):
             status = "partially_filled" if Decimal(order.filled) > 0 else "new"
-            reports.append(v2_full_report(order, "new", status, order.opened_at))
+            report = v2_full_report(order, "new", status, order.opened_at)
+            if conn.ratecounter:
+                report["ratecount"] = self.rate_count(order)
+            reports.append(report)
+        self.malformed(reports, "order_qty")
         conn.sequence += 1
         self.send(
             conn, {"channel": "executions", "type": "snapshot", "data": reports, "sequence": conn.sequence}
@@ -301,20 +322,25 @@ class SpotWsV2Host(SpotWsVersionHost):
     def _cancel_order(self, conn: WsConn, params: dict[str, Any]) -> list[Answer]:
         account = self.account_for(params.get("token"))
         self.check_cancel(account)
+        self.business_fault()
         order_ids = str_list(params.get("order_id"), "order_id")
         cl_ord_ids = str_list(params.get("cl_ord_id"), "cl_ord_id")
         userrefs = int_list(params.get("order_userref"), "order_userref")
-        if not (order_ids or cl_ord_ids or userrefs):
+        kinds = [bool(order_ids), bool(cl_ord_ids), bool(userrefs)]
+        if not any(kinds):
             raise Refused(f"{INVALID_ARGUMENTS}:order_id")
+        if sum(kinds) > 1:
+            # Each list "cannot be combined with" the others in one request (docs "cancel_order").
+            raise Refused(INVALID_ARGUMENTS)
         by_id, by_ref, by_cl = self.reference_groups(
             account.name, order_ids=order_ids, userrefs=userrefs, cl_ord_ids=cl_ord_ids
         )
-        # One answer per order cancelled (docs "cancel_order"); an id naming nothing open gets
-        # an error answer of its own, which does not say which id it was about.
+        # One answer per order cancelled (docs "cancel_order"); a reference naming nothing
+        # open gets an error answer of its own, which does not say which one it was about.
         answers: list[Answer] = []
-        for targets, multi in [*by_id, *by_cl, *by_ref]:
+        for targets, multi, error in [*by_id, *by_cl, *by_ref]:
             if not targets:
-                answers.append(Refused(UNKNOWN_ORDER))
+                answers.append(Refused(error))
                 continue
             try:
                 done = self.cancel_targets(conn, account, targets, batch=multi)
@@ -322,8 +348,11 @@ class SpotWsV2Host(SpotWsVersionHost):
                 answers.append(e)
                 continue
             for order in done:
-                result: dict[str, Any] = {"order_id": order.order_id}
-                if order.cl_ord_id is not None:
+                # A cancel by client id is answered with the client id only (API-FACTS 11).
+                result: dict[str, Any] = (
+                    {"cl_ord_id": order.cl_ord_id} if cl_ord_ids else {"order_id": order.order_id}
+                )
+                if not cl_ord_ids and order.cl_ord_id is not None:
                     result["cl_ord_id"] = order.cl_ord_id
                 answers.append(result)
         return answers
@@ -331,6 +360,7 @@ class SpotWsV2Host(SpotWsVersionHost):
     def _batch_cancel(self, conn: WsConn, params: dict[str, Any]) -> list[Answer]:
         account = self.account_for(params.get("token"))
         self.check_cancel(account)
+        self.business_fault()
         orders = params.get("orders")
         if not isinstance(orders, list):
             raise Refused(f"{INVALID_ARGUMENTS}:orders")
@@ -339,24 +369,37 @@ class SpotWsV2Host(SpotWsVersionHost):
         total = len(orders) + len(cl_ord_ids)
         if not BATCH_MIN <= total <= BATCH_MAX:
             raise Refused(f"{INVALID_ARGUMENTS}:orders")
-        targets = self.book.find_open(account.name, order_ids=txids, userrefs=userrefs, cl_ord_ids=cl_ord_ids)
+        name = account.name
+        groups = self.reference_groups(name, order_ids=txids, userrefs=userrefs, cl_ord_ids=cl_ord_ids)
+        missing = [error for group in groups for targets, _, error in group if not targets]
+        mode = self.faults.batch_unknown_id
+        if missing and mode == "refuse_all":
+            raise Refused(missing[0])
+        targets = self.book.find_open(name, order_ids=txids, userrefs=userrefs, cl_ord_ids=cl_ord_ids)
         # Like CancelOrderBatch: refs naming nothing open are skipped; count is what was cancelled.
         done = self.cancel_targets(conn, account, targets, batch=True)
+        if missing and mode == "refuse_after_apply":
+            return [Refused(missing[0], applied=bool(done))]
         return [{"count": len(done)}]
 
     def _cancel_all(self, conn: WsConn, params: dict[str, Any]) -> list[Answer]:
         account = self.account_for(params.get("token"))
         self.check_cancel(account)
+        self.business_fault()
         targets = self.book.open_orders(account.name)
-        return [{"count": len(self.cancel_targets(conn, account, targets, batch=True))}]
+        with cancelling_all():
+            return [{"count": len(self.cancel_targets(conn, account, targets, batch=True))}]
 
     def _cancel_after(self, conn: WsConn, params: dict[str, Any]) -> list[Answer]:
         account = self.account_for(params.get("token"))
+        self.business_fault()
         current, trigger = self.arm_deadman(account, params.get("timeout"))
         return [{"currentTime": current, "triggerTime": trigger}]
 
 
 _Method = Callable[[SpotWsV2Host, WsConn, dict[str, Any]], list[Answer]]
+# The methods whose replies go through the reply faults (they change orders).
+_CANCEL_METHODS = frozenset({"cancel_order", "batch_cancel", "cancel_all", "cancel_all_orders_after"})
 _METHODS: dict[str, _Method] = {
     "subscribe": SpotWsV2Host._subscribe,
     "unsubscribe": SpotWsV2Host._unsubscribe,

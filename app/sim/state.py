@@ -36,6 +36,7 @@ from app.sim.orders import (
     ORDER_TYPES,
     REASON_DEADMAN,
     REASON_EXPIRED,
+    REASON_REPLACED,
     REASON_USER,
     STOP_ORDER_TYPES,
     EventKind,
@@ -46,6 +47,7 @@ from app.sim.orders import (
     SimOrder,
 )
 from app.sim.tokens import WS_TOKEN_TTL_S, WsToken, WsTokens
+from app.sim.truth import Actor, TruthLedger, acting
 
 # Names other code imports from here since the exchange was one module.
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "ORDER_TYPES",
     "REASON_DEADMAN",
     "REASON_EXPIRED",
+    "REASON_REPLACED",
     "REASON_USER",
     "SPOT_BY_ALTNAME",
     "SPOT_TIERS",
@@ -66,6 +69,7 @@ __all__ = [
     "WS_TOKEN_TTL_S",
     "Account",
     "AccountKind",
+    "Actor",
     "Arrival",
     "DecayingCounter",
     "EventKind",
@@ -80,6 +84,7 @@ __all__ = [
     "SimOrder",
     "SpotTier",
     "WsToken",
+    "acting",
     "fmt_decimal",
     "instruments_of",
     "spot_cancel_cost",
@@ -94,8 +99,9 @@ class Exchange:
 
     The rules live in the rooms, each keeping its own: ``accounts`` (keys, permissions, tiers,
     Spot nonces), ``book`` (orders and their events), ``limits`` (rate counters), ``deadman``
-    (dead man's switch timers), ``tokens`` (WebSocket tokens), ``demo`` (demo orders) and
-    ``arrivals`` (the request log). Every room shares one rng (ids and tokens replay from the
+    (dead man's switch timers), ``tokens`` (WebSocket tokens), ``demo`` (demo orders),
+    ``arrivals`` (the request log) and ``truth`` (who did what to every order, for
+    ``/_sim/truth``). Every room shares one rng (ids and tokens replay from the
     seed) and one ``SimClock`` (setting ``clock`` or ``monotonic`` here reaches them all).
 
     The rooms' commands are also attributes of the front, under the names callers have always
@@ -126,6 +132,8 @@ class Exchange:
         self.rng = random.Random(seed)
         self.clocks = SimClock(clock, monotonic)
         self.book = OrderBook(self.rng, self.clocks)
+        # Subscribed first, so it hears every order the exchange will ever have.
+        self.truth = TruthLedger(self.book)
         self.accounts = Accounts(seed, on_added=self.book.open_account)
         self.limits = RateLimits(self.clocks, self._tier_of, enabled=rate_limits)
         self.deadman = DeadmanSwitches(self.clocks, self.accounts, self.book)
@@ -154,6 +162,7 @@ class Exchange:
         self.fill = self.book.fill
         self.expire = self.book.expire
         self.amend = self.book.amend
+        self.replace = self.book.replace
         self.subscribe = self.book.subscribe
 
         self.spot_tier = self.limits.spot_tier

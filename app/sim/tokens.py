@@ -34,9 +34,12 @@ class WsToken:
 class WsTokens:
     """Every WebSocket token issued, by its text.
 
-    Rules kept (API-FACTS 2.1): a token is good for 15 minutes unless a private subscription
-    uses it, after which it does not expire; a revoked token is never good again; only known
-    accounts get tokens.
+    Rules kept (API-FACTS 2.1): a token is good for ``ttl_s`` (Kraken: 15 minutes) unless a
+    private subscription uses it, after which it does not expire; a revoked token is never good
+    again; only known accounts get tokens.
+
+    Attributes:
+        ttl_s: How long an unused token stays good (tests and ``/_sim/tokens`` shorten it).
     """
 
     def __init__(self, rng: random.Random, clock: SimClock, accounts: Container[str]) -> None:
@@ -50,6 +53,7 @@ class WsTokens:
         self.rng = rng
         self.clock = clock
         self.accounts = accounts
+        self.ttl_s = WS_TOKEN_TTL_S
         self._tokens: dict[str, WsToken] = {}
 
     def issue(self, account: str) -> WsToken:
@@ -59,7 +63,7 @@ class WsTokens:
             account: Account name.
 
         Returns:
-            The new token, valid 900 s unless used by a subscription.
+            The new token, valid ``ttl_s`` unless used by a subscription.
 
         Raises:
             KeyError: For an unknown account.
@@ -78,12 +82,12 @@ class WsTokens:
 
         Returns:
             The account name if the token is known, not invalidated, and either used already
-            or younger than 900 s; otherwise None.
+            or younger than ``ttl_s``; otherwise None.
         """
         found = self._tokens.get(token)
         if found is None or found.invalidated:
             return None
-        if not found.used and self.clock.wall() - found.issued_at >= WS_TOKEN_TTL_S:
+        if not found.used and self.clock.wall() - found.issued_at >= self.ttl_s:
             return None
         return found.account
 

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import os
-import selectors
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from aiohttp import web
 from app.sim.faults import Faults
 from app.sim.server import HOSTS, HostContext, HostSpec, SimServer, SimThread
 from app.sim.state import Exchange
+from tests.sim.kraken import read_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,15 +121,6 @@ def test_sim_thread_reports_a_failed_start() -> None:
     sim.stop()
 
 
-def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout):
-            raise AssertionError("no line from python -m app.sim in time")
-    return proc.stdout.readline()
-
-
 def test_python_m_app_sim_prints_one_json_line_and_serves(tmp_path: Path) -> None:
     stderr = (tmp_path / "stderr.txt").open("wb")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -154,7 +145,7 @@ def test_python_m_app_sim_prints_one_json_line_and_serves(tmp_path: Path) -> Non
         stderr=stderr,
     )
     try:
-        line = _read_line(proc, timeout=20)
+        line = read_line(proc, timeout=20)
         info = json.loads(line)
         assert info["spot_rest"].startswith("http://127.0.0.1:")
         spot = info["accounts"]["spot"]

@@ -209,6 +209,8 @@ async def test_v2_permission_and_maintenance(ws_sim: WsSim, v2: Client) -> None:
     await v2.send({"method": "cancel_all", "params": {"token": token(ws_sim, "ro")}, "req_id": 1})
     assert (await v2.recv())["error"] == "EGeneral:Permission denied"
     ws_sim.ws_faults.system_status = "maintenance"
+    pushed = await v2.recv()  # the status channel says so first
+    assert pushed["channel"] == "status" and pushed["data"][0]["system"] == "maintenance"
     await v2.send({"method": "cancel_all", "params": {"token": token(ws_sim)}, "req_id": 2})
     assert (await v2.recv())["error"] == "EService:Unavailable"
 
