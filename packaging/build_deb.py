@@ -62,7 +62,8 @@ DEPENDS = (
     "libwayland-egl1",
     "libfontconfig1",
     "libfreetype6",
-    "libglib2.0-0",
+    # Ubuntu 24.04 renamed it in the 64-bit time_t transition; Debian 12 has the old name.
+    "libglib2.0-0t64 | libglib2.0-0",
     "libdbus-1-3",
     "fonts-dejavu-core",
 )
