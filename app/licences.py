@@ -18,6 +18,7 @@ import platform
 import re
 import sys
 import sysconfig
+import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,15 +66,16 @@ _LICENCE_FILE = re.compile(r"(^|/)(licen[cs]e|copying|notice|authors|copyright)[
 _COPYRIGHT_LINE = re.compile(r"^\s*(copyright\b.*(\d{4}|\(c\)|©)|\(c\)\s*\d{4}|©\s*\d{4})", re.I)
 _LICENCE_TEXT_HOLDERS = ("Free Software Foundation, Inc.",)
 
-QT_NOTE = """\
-Qt and Qt for Python (PySide6, shiboken6) are used under the GNU Lesser General Public License
-version 3 (LGPL-3.0; its text and the GPL-3.0 text it builds on are in the PySide6-Essentials
-entry). The console is a one-folder bundle: the Qt libraries are separate shared libraries, not
-linked into the program, so you may replace them with your own build of the same Qt version (or a
-compatible one) by replacing the files listed below. Qt's source code: https://download.qt.io/
-(official_releases/qt/); Qt for Python's: https://code.qt.io/cgit/pyside/pyside-setup.git/.
-Qt itself includes third-party code under other permissive licences, listed at
-https://doc.qt.io/qt-6/licenses-used-in-qt.html."""
+QT_NOTE = (
+    "Qt and Qt for Python (PySide6, shiboken6) are used under the GNU Lesser General Public License "
+    "version 3 (LGPL-3.0; its text and the GPL-3.0 text it builds on are in the PySide6-Essentials "
+    "entry). The console is a one-folder bundle: the Qt libraries are separate shared libraries, not "
+    "linked into the program, so you may replace them with your own build of the same Qt version (or a "
+    "compatible one) by replacing the Qt library files named at the end of this note. Qt's source code: "
+    "https://download.qt.io/official_releases/qt/; Qt for Python's: "
+    "https://code.qt.io/cgit/pyside/pyside-setup.git/. Qt itself includes third-party code under other "
+    "permissive licences, listed at https://doc.qt.io/qt-6/licenses-used-in-qt.html."
+)
 
 
 @dataclass
@@ -312,7 +314,7 @@ def environment_components() -> list[Component]:
     qt = qt_location_from_source()
     for c in components:
         if c.key in ("pyside6-essentials", "shiboken6"):
-            c.note = QT_NOTE + (f"\nThe Qt libraries used here: {qt}" if qt else "")
+            c.note = QT_NOTE + (f" The Qt libraries used here: {qt}" if qt else "")
     return components
 
 
@@ -377,6 +379,10 @@ def installed_components() -> tuple[list[Component], Path | None]:
 # --- the notices as text ---------------------------------------------------------------------------
 
 
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=100, break_long_words=False, break_on_hyphens=False)
+
+
 def render_notices(components: list[Component], *, intro: str = "") -> str:
     """THIRD-PARTY-NOTICES: a summary table, the Qt note, then each component's licence texts."""
     title = f"Kraken Cancel Console {__version__}: third-party notices"
@@ -392,7 +398,7 @@ def render_notices(components: list[Component], *, intro: str = "") -> str:
     lines += [f"  {c.name:<{width}} {c.version:<16} {c.licence}" for c in components]
     qt = next((c for c in components if c.note.startswith(QT_NOTE[:40])), None)
     if qt is not None:
-        lines += ["", "Qt and PySide6 (LGPL-3.0): replacing the Qt libraries", "-" * 53, qt.note]
+        lines += ["", "Qt and PySide6 (LGPL-3.0): replacing the Qt libraries", "-" * 53, _wrap(qt.note)]
     for c in components:
         head = f"{c.name} {c.version}"
         lines += ["", "", head, "=" * len(head), f"Licence: {c.licence}"]
@@ -401,7 +407,7 @@ def render_notices(components: list[Component], *, intro: str = "") -> str:
         if c.where:
             lines.append("In the bundle: " + "; ".join(c.where))
         if c.note and c is not qt:
-            lines += ["", c.note]
+            lines += ["", _wrap(c.note)]
         for text_title, text in c.texts:
             lines += ["", f"--- {text_title} ---", text.rstrip()]
     return "\n".join(lines) + "\n"

@@ -280,7 +280,7 @@ def components(att: Attribution) -> list[Component]:
         if c.key == "pyside6-essentials":
             where = ", ".join(qt_dirs) or "the PySide6 folder"
             c.note = (
-                f"{QT_NOTE}\nIn this bundle the Qt libraries are in: {where} (relative to the bundle's "
+                f"{QT_NOTE} In this bundle the Qt libraries are in: {where} (relative to the bundle's "
                 "_internal folder: /opt/kraken-cancel/_internal on Linux, <install folder>\\_internal on "
                 "Windows, Kraken Cancel Console.app/Contents/Frameworks on macOS)."
             )

@@ -43,6 +43,7 @@ from app.keychain import Keychain
 from app.licences import INVENTORY_FILE as _INVENTORY
 from app.licences import Component, bundle_dir, dependency_closure, installed_components, load_inventory
 from app.paths import Paths, default_paths
+from app.ui.bridge import DeskBridge
 
 log = logging.getLogger("app.ui.about")
 
@@ -50,7 +51,6 @@ APP_TITLE = "Kraken Cancel Console"
 CHECKING = "checking…"
 SELECTABLE = Qt.TextInteractionFlag.TextSelectableByMouse
 
-Runner = Callable[..., "asyncio.Task[Any]"]  # DeskBridge.run(coro, name, *, what=...)
 UrlOpener = Callable[[QUrl], bool]
 
 
@@ -85,9 +85,15 @@ class AboutFacts:
     libraries: list[tuple[str, str]]
 
     @classmethod
-    def gather(cls, paths: Paths | None = None) -> AboutFacts:
-        """Read the versions, the platform and the folders of this run."""
+    def gather(cls, paths: Paths | None = None, audit_log: Path | None = None) -> AboutFacts:
+        """Read the versions, the platform and the folders of this run.
+
+        Args:
+            paths: the console's folders (default: this user's).
+            audit_log: the audit log the desk writes (the demo has its own); default the user's.
+        """
         paths = paths or default_paths()
+        audit = audit_log if audit_log is not None else paths.audit_db
         frozen = bool(getattr(sys, "frozen", False))
         app = QGuiApplication.instance()
         qpa = QGuiApplication.platformName() if isinstance(app, QGuiApplication) else "none"
@@ -101,7 +107,7 @@ class AboutFacts:
         folders = [
             ("Config folder", paths.config_dir, paths.config_dir),
             ("Data folder", paths.data_dir, paths.data_dir),
-            ("Audit log", paths.audit_db, paths.audit_db.parent),
+            ("Audit log", audit, audit.parent),
         ]
         return cls(versions, folders, library_versions())
 
@@ -313,7 +319,7 @@ class HelpActions:
     Args:
         window: the main window (parent of the dialogs; the actions are added to it).
         menu: the Help menu.
-        run: runs a coroutine as a task someone holds (``DeskBridge.run``).
+        bridge: runs the keychain look-up as a task it holds; its desk names the audit log in use.
         keep: keeps a dialog alive until it finishes (the window's ``_keep_dialog``).
     """
 
@@ -321,11 +327,11 @@ class HelpActions:
         self,
         window: QWidget,
         menu: QMenu,
-        run: Runner,
+        bridge: DeskBridge,
         keep: Callable[[QDialog], None],
     ) -> None:
         self._window = window
-        self._run = run
+        self._bridge = bridge
         self._keep = keep
         self.licences = QAction("Licences…", window)
         self.licences.setObjectName("licences")
@@ -343,11 +349,13 @@ class HelpActions:
 
     def open_about(self) -> AboutDialog:
         """Help > About (the keychain backend fills in when its look-up ends)."""
-        dialog = AboutDialog(AboutFacts.gather(), self._window)
+        audit = self._bridge.desk.audit.path
+        facts = AboutFacts.gather(audit_log=audit if str(audit) != ":memory:" else None)
+        dialog = AboutDialog(facts, self._window)
         self._keep(dialog)
         dialog.open()
         coro: Coroutine[Any, Any, str] = dialog.find_keychain_backend()
-        self._run(coro, "about-keychain-backend", what="Reading the keychain backend")
+        self._bridge.run(coro, "about-keychain-backend", what="Reading the keychain backend")
         return dialog
 
     def open_licences(self) -> LicencesDialog:

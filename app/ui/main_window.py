@@ -289,7 +289,7 @@ class MainWindow(QMainWindow):
         view.addAction(self.activity_dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(c.shortcuts)
-        self.help_actions = HelpActions(self, help_menu, self.bridge.run, self._keep_dialog)
+        self.help_actions = HelpActions(self, help_menu, self.bridge, self._keep_dialog)
         if self.accounts_store is None:
             c.accounts.setEnabled(False)
             c.accounts.setToolTip("Accounts are fixed in this mode (demo or --config).")

@@ -22,6 +22,7 @@ OPT = Path("/opt/kraken-cancel")
 BIN = Path("/usr/bin/kraken-cancel")
 DESKTOP = Path("/usr/share/applications/kraken-cancel.desktop")
 ICON = Path("/usr/share/icons/hicolor/256x256/apps/kraken-cancel.png")
+DOC = Path("/usr/share/doc/kraken-cancel")
 REPORT = DIST / "packaging-report.txt"
 TOOLS = ("apt-get", "dpkg-deb", "objdump", "xvfb-run", "dbus-run-session", "gnome-keyring-daemon", "ldconfig")
 
@@ -236,10 +237,52 @@ def test_every_system_library_the_bundle_needs_is_in_depends(deb: Path, measured
     assert not uncovered, f"needed by the bundle, not in Depends: {uncovered}"
 
 
+def test_the_copyright_file_is_machine_readable_and_gives_every_bundled_file_its_licence(deb: Path) -> None:
+    from debian.copyright import Copyright
+
+    with (DOC / "copyright").open(encoding="utf-8") as f:
+        parsed = Copyright(f, strict=True)
+    own = "LicenseRef-Kraken-Cancel-Console"
+    exe = parsed.find_files_paragraph("opt/kraken-cancel/kraken-cancel")
+    assert exe is not None and str(exe.license.synopsis).startswith(f"{own} and ")
+    internal = OPT / "_internal"
+    ours = (
+        internal / "resources",
+        internal / "THIRD-PARTY-NOTICES.txt",
+        internal / "third-party-licences.json",
+    )
+    unlicensed = []
+    files = [p for p in internal.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert len(files) > 500  # guards the loop: the bundle is there
+    for p in files:
+        if p in ours or internal / "resources" in p.parents:
+            continue
+        paragraph = parsed.find_files_paragraph(p.relative_to("/").as_posix())
+        if paragraph is None or str(paragraph.license.synopsis) == own:
+            unlicensed.append(str(p.relative_to(internal)))
+    assert not unlicensed, (
+        f"{len(unlicensed)} third-party files under the console's own licence: {unlicensed[:20]}"
+    )
+    qt = parsed.find_files_paragraph("opt/kraken-cancel/_internal/PySide6/Qt/lib/libQt6Core.so.6")
+    assert qt is not None and "LGPL-3.0" in str(qt.license.synopsis)
+
+
+def test_the_notices_are_beside_the_copyright_file_and_cover_every_bundled_distribution(deb: Path) -> None:
+    sys.path.insert(0, str(ROOT / "packaging"))
+    import notices
+
+    text = (DOC / "THIRD-PARTY-NOTICES.txt").read_text(encoding="utf-8")
+    assert text.startswith("Kraken Cancel Console ")
+    assert "Qt and PySide6 (LGPL-3.0): replacing the Qt libraries" in text
+    assert "In this bundle the Qt libraries are in: PySide6/Qt/lib/" in " ".join(text.split())
+    assert notices.check_bundle(OPT) == []
+    assert not (OPT / "_internal" / "libreadline.so.8").exists()  # GPL-3.0: kept out of the bundle
+
+
 def test_purge_leaves_nothing_behind(deb: Path) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     r = run(["apt-get", "purge", "-y", PACKAGE], timeout=300, env=env)
     assert r.returncode == 0, r.stderr
     assert installed_version() is None
-    for path in (OPT, BIN, DESKTOP, ICON):
+    for path in (OPT, BIN, DESKTOP, ICON, DOC):
         assert not path.exists() and not path.is_symlink(), f"{path} is still there after purge"
