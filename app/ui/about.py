@@ -13,6 +13,7 @@ import logging
 import os
 import platform
 import sys
+import textwrap
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +232,7 @@ def component_text(c: Component) -> str:
     if c.where:
         lines.append("In the bundle: " + "; ".join(c.where))
     if c.note:
-        lines += ["", c.note]
+        lines += ["", textwrap.fill(c.note, width=100, break_long_words=False, break_on_hyphens=False)]
     for title, text in c.texts:
         lines += ["", f"--- {title} ---", text.rstrip()]
     return "\n".join(lines) + "\n"

@@ -199,6 +199,41 @@ def test_demo_window_under_xvfb_is_a_real_window(deb: Path, measured: dict[str, 
     assert max(counts.values()) < 0.95 * samples, "one colour covers the window: blank window?"
 
 
+# Real key presses on the installed app: Alt+H opens Help; Up from the top of a Qt menu selects its last
+# entry (About), Up Up the one before (Licences). Each dialog's window must appear, by its title.
+HELP_MENU_SCRIPT = """\
+set -eu
+echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+kraken-cancel --demo --quit-after 60 &
+app=$!
+found() { timeout 20 xdotool search --sync --name "$1" | head -1; }
+main=$(found '^Kraken Cancel Console$')
+menu() { xdotool windowfocus --sync "$main"; xdotool key alt+h; sleep 0.5; xdotool key "$@"; }
+menu Up Return
+about=$(found '^About Kraken Cancel Console$')
+echo "about $about"
+xdotool windowfocus --sync "$about"; xdotool key Escape; sleep 0.5
+menu Up Up Return
+licences=$(found '^Licences$')
+echo "licences $licences"
+xdotool windowfocus --sync "$licences"; xdotool key Escape; sleep 0.5
+xdotool windowfocus --sync "$main"; xdotool key ctrl+q
+wait "$app"
+"""
+
+
+def test_help_menu_opens_about_and_licences_in_the_installed_app(deb: Path, tmp_path: Path) -> None:
+    if shutil.which("xdotool") is None:
+        pytest.skip("xdotool is missing (bash scripts/setup.sh installs it)")
+    script = tmp_path / "help-menu.sh"
+    script.write_text(HELP_MENU_SCRIPT)
+    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "dbus-run-session", "--", "bash", str(script)]
+    r = run(cmd, timeout=120, env=user_env(tmp_path, QT_QPA_PLATFORM="xcb"))
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr[-3000:]}"
+    assert re.search(r"^about \d+$", r.stdout, re.M), r.stdout
+    assert re.search(r"^licences \d+$", r.stdout, re.M), r.stdout
+
+
 def test_every_system_library_the_bundle_needs_is_in_depends(deb: Path, measured: dict[str, Any]) -> None:
     files = [
         p for p in OPT.rglob("*") if p.is_file() and not p.is_symlink() and p.read_bytes()[:4] == b"\x7fELF"
