@@ -202,19 +202,27 @@ def test_demo_window_under_xvfb_is_a_real_window(deb: Path, measured: dict[str, 
 # Real key presses on the installed app: Alt+H opens Help; Up from the top of a Qt menu selects its last
 # entry (About), Up Up the one before (Licences). Each dialog's window must appear, by its title.
 HELP_MENU_SCRIPT = """\
-set -eu
+set -eux
 echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
 kraken-cancel --demo --quit-after 60 &
 app=$!
-found() { timeout 20 xdotool search --sync --name "$1" | head -1; }
-main=$(found '^Kraken Cancel Console$')
-menu() { xdotool windowfocus --sync "$main"; xdotool key alt+h; sleep 0.5; xdotool key "$@"; }
-menu Up Return
-about=$(found '^About Kraken Cancel Console$')
+found() { timeout "$2" xdotool search --sync --name "$1" | head -1; }
+main=$(found '^Kraken Cancel Console$' 20)
+sleep 1  # mapped is not yet ready for input
+# Opens the Help menu and picks an entry; tries again if the dialog does not show (a key press
+# that arrives while the window is still starting is lost).
+pick() {
+  for _ in 1 2 3; do
+    xdotool windowfocus --sync "$main"; xdotool key alt+h; sleep 0.5; xdotool key "$@"
+    if id=$(found "$title" 8) && [ -n "$id" ]; then echo "$id"; return 0; fi
+    xdotool key Escape Escape
+  done
+  return 1
+}
+title='^About Kraken Cancel Console$'; about=$(pick Up Return)
 echo "about $about"
 xdotool windowfocus --sync "$about"; xdotool key Escape; sleep 0.5
-menu Up Up Return
-licences=$(found '^Licences$')
+title='^Licences$'; licences=$(pick Up Up Return)
 echo "licences $licences"
 xdotool windowfocus --sync "$licences"; xdotool key Escape; sleep 0.5
 xdotool windowfocus --sync "$main"; xdotool key ctrl+q
