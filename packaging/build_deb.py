@@ -5,6 +5,8 @@
 #   /usr/bin/kraken-cancel                      -> /opt/kraken-cancel/kraken-cancel
 #   /usr/share/applications/kraken-cancel.desktop
 #   /usr/share/icons/hicolor/<n>x<n>/apps/kraken-cancel.png, scalable/apps/kraken-cancel.svg
+#   /usr/share/doc/kraken-cancel/copyright      machine-readable (DEP-5), from the bundle's inventory
+#   /usr/share/doc/kraken-cancel/THIRD-PARTY-NOTICES.txt -> the bundle's notices (every licence text)
 # Standard library only; needs dpkg-deb (dpkg) and objdump (binutils) for the glibc floor.
 #
 #   .venv/bin/python packaging/build_deb.py [--bundle dist/kraken-cancel] [--out dist]
@@ -24,6 +26,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from app.licences import INVENTORY_FILE, NOTICES_FILE, Component, load_inventory  # noqa: E402
+
 NAME = "kraken-cancel"
 PREFIX = Path("opt") / NAME
 ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256, 512)
@@ -57,7 +62,8 @@ DEPENDS = (
     "libwayland-egl1",
     "libfontconfig1",
     "libfreetype6",
-    "libglib2.0-0",
+    # Ubuntu 24.04 renamed it in the 64-bit time_t transition; Debian 12 has the old name.
+    "libglib2.0-0t64 | libglib2.0-0",
     "libdbus-1-3",
     "fonts-dejavu-core",
 )
@@ -105,6 +111,125 @@ case "$1" in
 esac
 exit 0
 """
+
+
+DEP5_FORMAT = "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+OWN_LICENCE = "LicenseRef-Kraken-Cancel-Console"
+OWN_TERMS = """\
+Kraken Cancel Console's own code is proprietary: all rights reserved by the Kraken
+Cancel Console maintainers. The third-party parts of this package are under their own
+licences, given in the paragraphs below."""
+
+
+# Licences whose full text every Debian system has (base-files): referenced, not repeated.
+COMMON_LICENCES = {
+    "Apache-2.0": "Apache-2.0",
+    "GPL-2.0-only": "GPL-2",
+    "GPL-2.0-or-later": "GPL-2",
+    "GPL-3.0-only": "GPL-3",
+    "GPL-3.0-or-later": "GPL-3",
+    "LGPL-2.1-only": "LGPL-2.1",
+    "LGPL-2.1-or-later": "LGPL-2.1",
+    "LGPL-3.0-only": "LGPL-3",
+    "LGPL-3.0-or-later": "LGPL-3",
+    "MPL-2.0": "MPL-2.0",
+}
+
+
+def dep5_expression(spdx: str) -> str:
+    """An SPDX expression in the copyright format's syntax (``and``/``or``, ``with X exception``)."""
+    text = re.sub(r"\s+AND\s+", " and ", spdx)
+    text = re.sub(r"\s+OR\s+", " or ", text)
+    return re.sub(
+        r"\s+WITH\s+(\S+)", lambda m: f" with {m.group(1).removesuffix('-exception')} exception", text
+    )
+
+
+def dep5_text(text: str) -> str:
+    """A multi-line field value: each line indented by one space, empty lines as ``" ."``."""
+    lines = text.strip("\n").splitlines() or [""]
+    return "\n".join(f" {line.rstrip()}" if line.strip() else " ." for line in lines)
+
+
+def licence_name(c: Component) -> str:
+    """The short name a component's files are under: its SPDX expression, or one naming its Debian file."""
+    return f"LicenseRef-Debian-{c.name}" if c.kind == "system" else dep5_expression(c.licence)
+
+
+def debian_copyright(components: list[Component], version: str) -> str:
+    """/usr/share/doc/kraken-cancel/copyright in the machine-readable format 1.0 (DEP-5).
+
+    File patterns are the installed paths (the package has no source tree). The executable holds
+    the console's own modules, Python's standard library and PyInstaller's start-up code, so its
+    paragraph names all their licences, each given once in a stand-alone License paragraph; every
+    other component's paragraph carries its own licence files verbatim.
+    """
+    internal = f"{PREFIX.as_posix()}/_internal"
+    paragraphs = [
+        {
+            "Format": DEP5_FORMAT,
+            "Upstream-Name": "Kraken Cancel Console",
+            "Upstream-Contact": "Kraken Cancel Console maintainers <kraken-cancel@localhost>",
+            "Comment": dep5_text(
+                f"kraken-cancel {version} is a PyInstaller one-folder bundle in /{PREFIX.as_posix()}; "
+                "the file patterns below are installed paths. Every licence text, as each project "
+                "ships it, is also in /usr/share/doc/kraken-cancel/THIRD-PARTY-NOTICES.txt."
+            ).lstrip(),
+        },
+        {"Files": "*", "Copyright": "Kraken Cancel Console maintainers", "License": OWN_LICENCE},
+    ]
+    in_executable = [c for c in components if c.archived]
+    standalone = {OWN_LICENCE: OWN_TERMS}
+    for c in in_executable:
+        name = licence_name(c)
+        if name in COMMON_LICENCES:
+            file = f"/usr/share/common-licenses/{COMMON_LICENCES[name]}"
+            standalone.setdefault(name, f"On Debian systems, the complete text of {name} is in {file}.")
+        else:
+            standalone.setdefault(name, "\n\n".join(text for _title, text in c.texts))
+    holders = ["Kraken Cancel Console maintainers"] + [
+        line for c in in_executable for line in c.copyright[:3]
+    ]
+    paragraphs.append(
+        {
+            "Files": f"{PREFIX.as_posix()}/{NAME}",
+            "Copyright": dep5_text("\n".join(dict.fromkeys(holders))).lstrip(),
+            "License": " and ".join(dict.fromkeys([OWN_LICENCE, *(licence_name(c) for c in in_executable)])),
+            "Comment": dep5_text(
+                "PyInstaller's bootloader followed by an archive of compiled Python modules: the console's "
+                "own, "
+                + ", ".join(f"{c.name} {c.version} ({', '.join(c.archived[:4])}...)" for c in in_executable)
+            ).lstrip(),
+        }
+    )
+    for c in components:
+        if not c.paths:
+            continue
+        name = licence_name(c)
+        texts = "\n\n".join(
+            f"--- {title} ---\n{text}" if len(c.texts) > 1 else text for title, text in c.texts
+        )
+        paragraphs.append(
+            {
+                "Files": "\n".join(
+                    f"{internal}/{p}*" if p.endswith("/") else f"{internal}/{p}" for p in c.paths
+                ),
+                "Copyright": dep5_text("\n".join(c.copyright) or f"the {c.name} authors").lstrip(),
+                "License": name if name in standalone else f"{name}\n{dep5_text(texts)}",
+                "Comment": f"{c.name} {c.version}" + (f", {c.homepage}" if c.homepage else ""),
+            }
+        )
+    paragraphs += [{"License": f"{name}\n{dep5_text(text)}"} for name, text in standalone.items()]
+    out = []
+    for paragraph in paragraphs:
+        lines = []
+        for key, value in paragraph.items():
+            first, *rest = value.split("\n")
+            # Continuation lines of Files are indented like any other field's.
+            rest = [line if line.startswith(" ") else f" {line}" for line in rest]
+            lines.append("\n".join([f"{key}: {first}".rstrip(), *rest]))
+        out.append("\n".join(lines))
+    return "\n\n".join(out) + "\n"
 
 
 def read_version() -> str:
@@ -196,6 +321,13 @@ def stage(bundle: Path, root: Path, version: str, arch: str) -> None:
         shutil.copy(icons / f"{NAME}-{n}.png", target / f"{NAME}.png")
     (hicolor / "scalable" / "apps").mkdir(parents=True)
     shutil.copy(icons / f"{NAME}.svg", hicolor / "scalable" / "apps" / f"{NAME}.svg")
+    doc = root / "usr" / "share" / "doc" / NAME
+    doc.mkdir(parents=True)
+    internal = root / PREFIX / "_internal"
+    components = load_inventory((internal / INVENTORY_FILE).read_text(encoding="utf-8"))
+    (doc / "copyright").write_text(debian_copyright(components, version), encoding="utf-8")
+    # A link, not a copy: the notices are ~1 MB and already in the bundle (which the app reads).
+    os.symlink(f"/{PREFIX.as_posix()}/_internal/{NOTICES_FILE}", doc / NOTICES_FILE)
     normalise_modes(root)
 
     debian = root / "DEBIAN"
@@ -228,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "dist", help="where the .deb goes")
     p.add_argument("--work", type=Path, default=ROOT / "packaging" / "build" / "deb", help="staging folder")
     args = p.parse_args(argv)
+    if not (args.bundle / "_internal" / INVENTORY_FILE).is_file():
+        print(f"build_deb: the bundle has no licence inventory ({INVENTORY_FILE})", file=sys.stderr)
+        return 1
     if not (args.bundle / NAME).is_file():
         print(
             f"build_deb: no bundle at {args.bundle} (run PyInstaller first: scripts/package.sh)",

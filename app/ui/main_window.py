@@ -33,6 +33,7 @@ from app.desk.coordinator import CancelReport, LedgerEntry
 from app.desk.deadman import DeadmanState
 from app.desk.desk import AccountStatus
 from app.ui import theme
+from app.ui.about import HelpActions
 from app.ui.actions import SHORTCUTS, CancelFlow, WindowActions
 from app.ui.bridge import DeskBridge
 from app.ui.dialogs import AccountsDialog, AccountsStore, ShortcutsDialog
@@ -288,6 +289,7 @@ class MainWindow(QMainWindow):
         view.addAction(self.activity_dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(c.shortcuts)
+        self.help_actions = HelpActions(self, help_menu, self.bridge, self._keep_dialog)
         if self.accounts_store is None:
             c.accounts.setEnabled(False)
             c.accounts.setToolTip("Accounts are fixed in this mode (demo or --config).")

@@ -17,7 +17,15 @@ trap 'rm -rf "$stage"' EXIT
 # ditto keeps the bundle's symlinks, permissions and code signature intact (cp -R may not).
 ditto "$APP" "$stage/$(basename "$APP")"
 ln -s /Applications "$stage/Applications"
+# The licence notices beside the app, readable before installing (the app has them in Contents/).
+cp "$APP/Contents/Frameworks/THIRD-PARTY-NOTICES.txt" "$stage/THIRD-PARTY-NOTICES.txt"  # the bundle's data folder (sys._MEIPASS)
 rm -f "$out"
-hdiutil create -volname "Kraken Cancel Console" -srcfolder "$stage" -fs HFS+ -format UDZO -ov "$out"
+# hdiutil fails now and then with "Resource busy" on CI machines: try again before giving up.
+for attempt in 1 2 3; do
+  hdiutil create -volname "Kraken Cancel Console" -srcfolder "$stage" -fs HFS+ -format UDZO -ov "$out" && break
+  [ "$attempt" = 3 ] && exit 1
+  echo "make_dmg.sh: hdiutil create failed, retrying" >&2
+  sleep 5
+done
 hdiutil verify "$out"
 echo "$out  $(du -h "$out" | cut -f1)"

@@ -5,6 +5,8 @@
 ; -> dist\kraken-cancel-<version>-windows-x64-setup.exe (see .github/workflows/installers.yml).
 ; The user's data (%LOCALAPPDATA%\kraken-cancel: config, audit log) and the keys in Windows
 ; Credential Manager are left in place by the uninstaller: they belong to the user, not the program.
+; Silent install and removal (CI does both): setup.exe /VERYSILENT /SUPPRESSMSGBOXES /NORESTART, then
+; "{app}\unins000.exe" /VERYSILENT /SUPPRESSMSGBOXES /NORESTART.
 
 #define AppName "Kraken Cancel Console"
 #define AppExe "kraken-cancel.exe"
@@ -42,6 +44,9 @@ Name: "desktopicon"; Description: "{cm:CreateDesktopIcon}"; GroupDescription: "{
 
 [Files]
 Source: "..\..\dist\kraken-cancel\*"; DestDir: "{app}"; Flags: ignoreversion recursesubdirs createallsubdirs
+; The licence notices (packaging/notices.py) also at the top of the install folder, where people
+; look; the app reads the copy in _internal.
+Source: "..\..\dist\kraken-cancel\_internal\THIRD-PARTY-NOTICES.txt"; DestDir: "{app}"; Flags: ignoreversion
 
 [Icons]
 Name: "{autoprograms}\{#AppName}"; Filename: "{app}\{#AppExe}"

@@ -22,6 +22,7 @@ OPT = Path("/opt/kraken-cancel")
 BIN = Path("/usr/bin/kraken-cancel")
 DESKTOP = Path("/usr/share/applications/kraken-cancel.desktop")
 ICON = Path("/usr/share/icons/hicolor/256x256/apps/kraken-cancel.png")
+DOC = Path("/usr/share/doc/kraken-cancel")
 REPORT = DIST / "packaging-report.txt"
 TOOLS = ("apt-get", "dpkg-deb", "objdump", "xvfb-run", "dbus-run-session", "gnome-keyring-daemon", "ldconfig")
 
@@ -198,6 +199,49 @@ def test_demo_window_under_xvfb_is_a_real_window(deb: Path, measured: dict[str, 
     assert max(counts.values()) < 0.95 * samples, "one colour covers the window: blank window?"
 
 
+# Real key presses on the installed app: Alt+H opens Help; Up from the top of a Qt menu selects its last
+# entry (About), Up Up the one before (Licences). Each dialog's window must appear, by its title.
+HELP_MENU_SCRIPT = """\
+set -eux
+echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+kraken-cancel --demo --quit-after 60 &
+app=$!
+found() { timeout "$2" xdotool search --sync --name "$1" | head -1; }
+main=$(found '^Kraken Cancel Console$' 20)
+sleep 1  # mapped is not yet ready for input
+# Opens the Help menu and picks an entry; tries again if the dialog does not show (a key press
+# that arrives while the window is still starting is lost).
+pick() {
+  for _ in 1 2 3; do
+    xdotool windowfocus --sync "$main"; xdotool key alt+h; sleep 0.5; xdotool key "$@"
+    if id=$(found "$title" 8) && [ -n "$id" ]; then echo "$id"; return 0; fi
+    xdotool key Escape Escape
+  done
+  return 1
+}
+title='^About Kraken Cancel Console$'; about=$(pick Up Return)
+echo "about $about"
+xdotool windowfocus --sync "$about"; xdotool key Escape; sleep 0.5
+title='^Licences$'; licences=$(pick Up Up Return)
+echo "licences $licences"
+xdotool windowfocus --sync "$licences"; xdotool key Escape; sleep 0.5
+xdotool windowfocus --sync "$main"; xdotool key ctrl+q
+wait "$app"
+"""
+
+
+def test_help_menu_opens_about_and_licences_in_the_installed_app(deb: Path, tmp_path: Path) -> None:
+    if shutil.which("xdotool") is None:
+        pytest.skip("xdotool is missing (bash scripts/setup.sh installs it)")
+    script = tmp_path / "help-menu.sh"
+    script.write_text(HELP_MENU_SCRIPT)
+    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "dbus-run-session", "--", "bash", str(script)]
+    r = run(cmd, timeout=120, env=user_env(tmp_path, QT_QPA_PLATFORM="xcb"))
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr[-3000:]}"
+    assert re.search(r"^about \d+$", r.stdout, re.M), r.stdout
+    assert re.search(r"^licences \d+$", r.stdout, re.M), r.stdout
+
+
 def test_every_system_library_the_bundle_needs_is_in_depends(deb: Path, measured: dict[str, Any]) -> None:
     files = [
         p for p in OPT.rglob("*") if p.is_file() and not p.is_symlink() and p.read_bytes()[:4] == b"\x7fELF"
@@ -236,10 +280,52 @@ def test_every_system_library_the_bundle_needs_is_in_depends(deb: Path, measured
     assert not uncovered, f"needed by the bundle, not in Depends: {uncovered}"
 
 
+def test_the_copyright_file_is_machine_readable_and_gives_every_bundled_file_its_licence(deb: Path) -> None:
+    from debian.copyright import Copyright
+
+    with (DOC / "copyright").open(encoding="utf-8") as f:
+        parsed = Copyright(f, strict=True)
+    own = "LicenseRef-Kraken-Cancel-Console"
+    exe = parsed.find_files_paragraph("opt/kraken-cancel/kraken-cancel")
+    assert exe is not None and str(exe.license.synopsis).startswith(f"{own} and ")
+    internal = OPT / "_internal"
+    ours = (
+        internal / "resources",
+        internal / "THIRD-PARTY-NOTICES.txt",
+        internal / "third-party-licences.json",
+    )
+    unlicensed = []
+    files = [p for p in internal.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert len(files) > 500  # guards the loop: the bundle is there
+    for p in files:
+        if p in ours or internal / "resources" in p.parents:
+            continue
+        paragraph = parsed.find_files_paragraph(p.relative_to("/").as_posix())
+        if paragraph is None or str(paragraph.license.synopsis) == own:
+            unlicensed.append(str(p.relative_to(internal)))
+    assert not unlicensed, (
+        f"{len(unlicensed)} third-party files under the console's own licence: {unlicensed[:20]}"
+    )
+    qt = parsed.find_files_paragraph("opt/kraken-cancel/_internal/PySide6/Qt/lib/libQt6Core.so.6")
+    assert qt is not None and "LGPL-3.0" in str(qt.license.synopsis)
+
+
+def test_the_notices_are_beside_the_copyright_file_and_cover_every_bundled_distribution(deb: Path) -> None:
+    sys.path.insert(0, str(ROOT / "packaging"))
+    import notices
+
+    text = (DOC / "THIRD-PARTY-NOTICES.txt").read_text(encoding="utf-8")
+    assert text.startswith("Kraken Cancel Console ")
+    assert "Qt and PySide6 (LGPL-3.0): replacing the Qt libraries" in text
+    assert "In this bundle the Qt libraries are in: PySide6/Qt/lib/" in " ".join(text.split())
+    assert notices.check_bundle(OPT) == []
+    assert not (OPT / "_internal" / "libreadline.so.8").exists()  # GPL-3.0: kept out of the bundle
+
+
 def test_purge_leaves_nothing_behind(deb: Path) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     r = run(["apt-get", "purge", "-y", PACKAGE], timeout=300, env=env)
     assert r.returncode == 0, r.stderr
     assert installed_version() is None
-    for path in (OPT, BIN, DESKTOP, ICON):
+    for path in (OPT, BIN, DESKTOP, ICON, DOC):
         assert not path.exists() and not path.is_symlink(), f"{path} is still there after purge"
