@@ -255,11 +255,11 @@ class Faults:
     huge_body_bytes: int = 4 * 1024 * 1024
     snapshot_delay_ms: float = 0.0
     system_status: str = "online"
-    never_known_error: str = "unknown"
+    never_known_error: str = "invalid"  # Kraken: "EOrder:Invalid order" for a made-up id (API-FACTS 11)
     gone_order_error: str = "unknown"
     batch_unknown_id: str = "skip"
-    strict_cl_ord_ids: bool = False
-    v1_txid_required: bool = False
+    strict_cl_ord_ids: bool = True  # the schema: {"cl_ord_id": ...} objects
+    v1_txid_required: bool = True  # seed 000: txid is required
     scope: str = "all"
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False, compare=False)
     watchers: list[Callable[[Faults], None]] = field(default_factory=list, repr=False, compare=False)

@@ -31,9 +31,11 @@ async def test_rest_unknown_and_gone_ids_follow_their_choices(sim: Sim) -> None:
     gone = sim.add(cl_ord_id="was-here")
     sim.exchange.cancel("spot", gone.order_id)
     faults = sim.faults("spot_rest")
-    # Defaults: what the simulator always said.
-    assert await _rest_cancel_error(sim, {"txid": MADE_UP}) == UNKNOWN
+    # Defaults: Kraken's guides for a made-up id (API-FACTS 11), the v1 docs' words for a closed one.
+    assert await _rest_cancel_error(sim, {"txid": MADE_UP}) == INVALID
     assert await _rest_cancel_error(sim, {"txid": gone.order_id}) == UNKNOWN
+    faults.never_known_error = "unknown"
+    assert await _rest_cancel_error(sim, {"txid": MADE_UP}) == UNKNOWN
     faults.never_known_error = "invalid"
     assert await _rest_cancel_error(sim, {"txid": MADE_UP}) == INVALID
     assert await _rest_cancel_error(sim, {"cl_ord_id": "never-was"}) == INVALID
@@ -77,14 +79,14 @@ async def test_rest_batch_with_an_unknown_id_skips_it_by_default(sim: Sim) -> No
 
 async def test_rest_batch_refused_after_applying_the_rest(sim: Sim) -> None:
     reply, known = await _rest_batch(sim, "refuse_after_apply")
-    assert reply == {"error": [UNKNOWN]}  # says nothing of the others...
+    assert reply == {"error": [INVALID]}  # says nothing of the others...
     assert {sim.status(o) for o in known} == {"canceled"}  # ...which were cancelled
     assert (await sim.truth())["counts"]["by"]["cancelled"] == {"request": 2}
 
 
 async def test_rest_batch_refused_with_nothing_applied(sim: Sim) -> None:
     reply, known = await _rest_batch(sim, "refuse_all")
-    assert reply == {"error": [UNKNOWN]}
+    assert reply == {"error": [INVALID]}
     assert {sim.status(o) for o in known} == {"open"}
 
 
@@ -104,6 +106,7 @@ async def test_v2_batch_cancel_refusals(sim: Sim, v2: Ws, mode: str, left: str) 
 
 async def test_cancel_order_batch_client_id_shapes(sim: Sim) -> None:
     a, b, c = sim.add(cl_ord_id="cl-a"), sim.add(cl_ord_id="cl-b"), sim.add()
+    sim.faults("spot_rest").strict_cl_ord_ids = False  # the lenient reading accepts both shapes
     body = {"orders": [{"txid": c.order_id}], "cl_ord_ids": [{"cl_ord_id": "cl-a"}, "cl-b"]}
     assert (await sim.spot().call("CancelOrderBatch", body, as_json=True))["result"] == {"count": 3}
     assert {sim.status(o.order_id) for o in (a, b, c)} == {"canceled"}

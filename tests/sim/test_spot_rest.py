@@ -226,9 +226,10 @@ async def test_cancel_by_cl_ord_id(sim: Sim) -> None:
 @pytest.mark.parametrize(
     ("params", "error"),
     [
-        ({"txid": "OAAAAA-BBBBB-CCCCCC"}, "EOrder:Unknown order"),
-        ({"txid": 99}, "EOrder:Unknown order"),
-        ({"cl_ord_id": "never-placed"}, "EOrder:Unknown order"),
+        # Ids the exchange never knew: "Invalid order", as Kraken's guides say (API-FACTS 11).
+        ({"txid": "OAAAAA-BBBBB-CCCCCC"}, "EOrder:Invalid order"),
+        ({"txid": 99}, "EOrder:Unknown order"),  # a userref naming nothing: like a closed id
+        ({"cl_ord_id": "never-placed"}, "EOrder:Invalid order"),
         ({"txid": "not-a-txid"}, "EGeneral:Invalid arguments:txid"),
         ({}, "EGeneral:Invalid arguments"),
         ({"txid": "OAAAAA-BBBBB-CCCCCC", "cl_ord_id": "x"}, "EGeneral:Invalid arguments:txid"),
@@ -257,7 +258,10 @@ async def test_cancel_order_batch_mixes_refs_and_skips_unknown(sim: Sim) -> None
     keep = sim.add()
     gone = sim.add()
     sim.exchange.cancel("spot", gone)
-    body = {"orders": [a, "5", gone, "OZZZZZ-ZZZZZ-ZZZZZZ"], "cl_ord_ids": ["cl-d", "cl-zz"]}
+    body = {
+        "orders": [a, "5", gone, "OZZZZZ-ZZZZZ-ZZZZZZ"],
+        "cl_ord_ids": [{"cl_ord_id": "cl-d"}, {"cl_ord_id": "cl-zz"}],
+    }
     reply = await sim.client.call("CancelOrderBatch", body, as_json=True)
     assert reply == {"error": [], "result": {"count": 4}}
     assert {sim.status(t) for t in (a, b, c, d)} == {"canceled"} and sim.status(keep) == "open"

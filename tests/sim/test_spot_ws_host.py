@@ -145,7 +145,7 @@ async def test_v2_cancel_order_answers_once_per_order(ws_sim: WsSim, v2: Client)
     assert all(r["method"] == "cancel_order" and r["req_id"] == 5 for r in replies)
     assert [r["result"]["order_id"] for r in replies if r["success"]] == [a.order_id, b.order_id]
     [error] = [r for r in replies if not r["success"]]
-    assert error["error"] == "EOrder:Unknown order" and "result" not in error
+    assert error["error"] == "EOrder:Invalid order" and "result" not in error  # never known
     await v2.send({"method": "cancel_order", "params": {"order_userref": [77], "token": tok}, "req_id": 6})
     replies = await v2.recv_n(3)
     assert {r["result"]["order_id"] for r in replies} == {o.order_id for o in shared}
@@ -316,7 +316,7 @@ async def test_v1_cancel_order_as_in_the_seed(ws_sim: WsSim, v1: Client) -> None
     replies = await v1.recv_n(3)
     assert replies.count({"event": "cancelOrderStatus", "status": "ok", "reqid": 3}) == 2
     assert {
-        "errorMessage": "EOrder:Unknown order",
+        "errorMessage": "EOrder:Invalid order",  # an id the exchange never knew (API-FACTS 11)
         "event": "cancelOrderStatus",
         "status": "error",
         "reqid": 3,
