@@ -20,7 +20,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from bench.common import ROOT, Figure, machine
 from bench.report import render_markdown, render_table
 
-SECTIONS = ("keypress", "killswitch", "live", "startup", "peer")
+SECTIONS = ("keypress", "killswitch", "live", "startup", "peer", "limits")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -104,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench import peer
 
         guarded("peer", lambda: asyncio.run(peer.run(max(1, runs // 10), figures, notes)))
+
+    if "limits" in sections:
+        from bench import limits
+
+        guarded("limits", lambda: asyncio.run(limits.run(figures, notes)))
 
     if args.child:
         payload = {"figures": [dataclasses.asdict(f) for f in figures], "notes": notes, "failures": failures}

@@ -131,6 +131,12 @@ class Control:
         r.raise_for_status()
         return dict(r.json())
 
+    async def truth(self, account: str) -> dict[str, Any]:
+        """``/_sim/truth``: what really became of every order of ``account``, and who did it."""
+        r = await self.client.get("/_sim/truth", params={"account": account})
+        r.raise_for_status()
+        return dict(r.json())
+
     async def open_counts(self) -> dict[str, int]:
         accounts = (await self.state())["accounts"]
         out: dict[str, int] = {}

@@ -24,15 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from app.core.accounts import AccountSpec, Credentials, Transport
+from app.core.errors import VenueError
 from app.core.ledger import CancelState
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelIntent, Scope
 from app.desk.audit import AuditLog
 from app.desk.desk import Desk
 from app.sim.faults import Faults
-from app.sim.orders import REASON_USER
 from app.sim.server import SimServer
 from app.sim.state import Exchange, MarketActivity
+from app.venues.base import Venue
 from app.venues.nonces import NonceSource
 from app.venues.registry import build_venue
 
@@ -74,8 +75,17 @@ def _none(f: Faults) -> None:
     """No fault this round."""
 
 
-# What the simulator can do to a request today: a drop (with or without the cancel applied, as
-# each host does it), a hang, HTML and 5xx pages, refusals for rate limits and unavailability.
+def _gateway(status: int) -> Fault:
+    def apply(f: Faults) -> None:
+        f.after_apply_status = status
+        f.http_5xx_after_apply = 1
+
+    apply.__name__ = f"http_{status}_after_apply"
+    return apply
+
+
+# Every fault class the simulator has (docs/SIMULATOR.md): refusals before anything is applied,
+# and replies that go wrong after the cancel was applied; hosts ignore what they cannot do.
 FAULTS: tuple[Fault, ...] = (
     _none,
     _counter("drop_connection"),
@@ -85,8 +95,35 @@ FAULTS: tuple[Fault, ...] = (
     _counter("service_unavailable"),
     _counter("rate_limit", 2),
     _counter("throttled"),
+    _counter("too_many_requests"),
+    _counter("throttled_no_ts"),
+    _counter("invalid_session"),
+    _counter("drop_after_apply"),
+    _counter("hang_after_apply"),
+    _gateway(504),
+    _gateway(524),
+    _counter("html_200_after_apply"),
+    _counter("garbled_after_apply"),
+    _counter("empty_after_apply"),
+    _counter("huge_after_apply"),
+    _counter("lost_reply"),
+    _counter("duplicate_reply"),
+    _counter("reorder_replies"),
+    _counter("skip_sequence"),
+    _counter("lost_delta"),
+    _counter("malformed_order"),
 )
-SCOPES = ("selection", "selection", "selection", "single", "symbol", "account", "kill switch")
+SCOPES = (
+    "selection",
+    "selection",
+    "selection",
+    "single",
+    "symbol",
+    "account",
+    "kill switch",
+    "outage",
+    "dead man's switch",
+)
 
 
 @dataclass
@@ -129,8 +166,8 @@ async def _wait_until(predicate: Callable[[], bool], within_s: float, step_s: fl
     return True
 
 
-async def soak_one(case: TransportCase, target: int, seed: int, workdir: Path) -> Row:
-    """Soak one transport until ``target`` orders were tried."""
+async def soak_one(case: TransportCase, target: int, seed: int, workdir: Path, min_rounds: int) -> Row:
+    """Soak one transport until ``target`` orders were tried in at least ``min_rounds`` rounds."""
     row = Row(case.name)
     rng = random.Random(seed)
     errors = _Errors()
@@ -152,6 +189,7 @@ async def soak_one(case: TransportCase, target: int, seed: int, workdir: Path) -
         dict(endpoints),
         stream_transport=case.transport,
         cancel_transport=case.transport,
+        options={"spot_tier": account.tier},  # the trader said which tier the account is
     )
     venue = build_venue(spec, Credentials(account.api_key, account.secret), NonceSource())
     faults = server.own_faults(case.host)
@@ -159,15 +197,29 @@ async def soak_one(case: TransportCase, target: int, seed: int, workdir: Path) -
     try:
         exchange.demo.generate_orders("acct", 400, rng)
         desk.add_account(spec, venue)
+        waits: set[str] = set()
+        desk.coordinator.transitioned.connect(
+            lambda moved: waits.update(
+                f"{e.state.value}: {e.reason}" for e in moved if e.state in (S.WAITING, S.UNKNOWN)
+            )
+        )
         await _wait_until(lambda: desk.store.count("acct") > 0, 20)
         activity.start()
-        while row.tried < target:
+        while row.tried < target or row.rounds < min_rounds:
             row.rounds += 1
             if exchange.book.open_count("acct") < 300:
                 exchange.demo.generate_orders("acct", 300, rng)
                 await asyncio.sleep(0.3)  # let the listing or stream show them
             fault = FAULTS[row.rounds % len(FAULTS)]
             scope = SCOPES[rng.randrange(len(SCOPES))]
+            if scope == "dead man's switch":
+                await _deadman_fires(venue, case, desk)
+                continue
+            outage = None
+            if scope == "outage":
+                # The venue goes away mid-cancel and comes back on the same port.
+                outage = asyncio.create_task(_outage(server, case.host, rng.uniform(0.0, 0.05), 1.5))
+                scope = "selection"
             intent = _intent(scope, desk.store.orders("acct"), rng)
             if intent is None:
                 continue
@@ -175,9 +227,12 @@ async def soak_one(case: TransportCase, target: int, seed: int, workdir: Path) -
             row.tried += plan.order_count
             fault(faults)
             started = time.monotonic()
+            waits.clear()
             try:
                 async with asyncio.timeout(120):
                     report = await desk.cancel(intent, plan)
+                if waits and time.monotonic() - started > 5:
+                    log.info("  waits: %s", "; ".join(sorted(waits)[:6]))
                 log.info(
                     "round %d %s under %s: %d orders, %s, %.1f s",
                     row.rounds,
@@ -192,6 +247,8 @@ async def soak_one(case: TransportCase, target: int, seed: int, workdir: Path) -
                 row.examples.append(
                     f"round {row.rounds}: {scope} under {fault.__name__} did not finish in 120 s"
                 )
+            if outage is not None:
+                await outage
             _clear(faults)
         # The faults stop; the re-checks get their chance (a minute at most, as a trader would wait).
         _clear(faults)
@@ -214,6 +271,24 @@ async def soak_one(case: TransportCase, target: int, seed: int, workdir: Path) -
     row.examples.extend(f"logged: {r.getMessage()[:160]}" for r in errors.records[:3])
     row.examples.extend(f"unhandled: {str(c.get('message'))[:160]}" for c in unhandled[:3])
     return row
+
+
+async def _outage(server: SimServer, host: str, after_s: float, for_s: float) -> None:
+    await asyncio.sleep(after_s)
+    await server.stop_host(host)
+    await asyncio.sleep(for_s)
+    await server.start_host(host)
+
+
+async def _deadman_fires(venue: Venue, case: TransportCase, desk: Desk) -> None:
+    """Arm Kraken's dead man's switch for 2 s and let it fire: the table must follow."""
+    if not venue.capabilities.deadman:
+        return
+    with contextlib.suppress(VenueError):
+        await venue.arm_deadman(2)
+        await asyncio.sleep(3.0)
+        await venue.arm_deadman(0)
+    log.info("dead man's switch fired on %s; %d rows left", case.name, desk.store.count("acct"))
 
 
 def _intent(scope: str, orders: Sequence[Order], rng: random.Random) -> CancelIntent | None:
@@ -240,6 +315,22 @@ def _clear(faults: Faults) -> None:
         "service_unavailable",
         "rate_limit",
         "throttled",
+        "too_many_requests",
+        "throttled_no_ts",
+        "invalid_session",
+        "drop_after_apply",
+        "hang_after_apply",
+        "http_5xx_after_apply",
+        "html_200_after_apply",
+        "garbled_after_apply",
+        "empty_after_apply",
+        "huge_after_apply",
+        "lost_reply",
+        "duplicate_reply",
+        "reorder_replies",
+        "skip_sequence",
+        "lost_delta",
+        "malformed_order",
     ):
         setattr(faults, name, 0)
 
@@ -257,12 +348,19 @@ def _stale(desk: Desk, exchange: Exchange) -> list[Order]:
 
 
 def _judge(row: Row, desk: Desk, exchange: Exchange, audit: AuditLog) -> None:
+    truths = exchange.truth.orders("acct")
     for entry in desk.coordinator.entries():
-        order = exchange.book.get_order("acct", entry.order.order_id)
-        status = order.status if order is not None else "unknown"
-        by_us = order is not None and order.status == "canceled" and order.cancel_reason == REASON_USER
+        truth = truths.get(entry.order.order_id)
+        status = truth.state if truth is not None else "never known"
+        # Cancelled by a request of ours (the console's key), not by activity or the dead man's switch.
+        by_us = (
+            truth is not None
+            and truth.state == "cancelled"
+            and truth.ended_by is not None
+            and truth.ended_by.kind in ("request", "cancel_all")
+        )
         wrong = None
-        if entry.state is S.CANCELLED and status != "canceled":
+        if entry.state is S.CANCELLED and status != "cancelled":
             row.wrongly_cancelled += 1
             wrong = f"{entry.order.order_id} cancelled in the ledger, {status} at the exchange"
         elif entry.state in (S.FAILED, S.REJECTED) and by_us:
@@ -270,7 +368,7 @@ def _judge(row: Row, desk: Desk, exchange: Exchange, audit: AuditLog) -> None:
             wrong = (
                 f"{entry.order.order_id} {entry.state.value} ({entry.reason}) but our request cancelled it"
             )
-        elif entry.state is S.FILLED and status == "canceled":
+        elif entry.state is S.FILLED and status == "cancelled":
             row.wrongly_cancelled += 1
             wrong = f"{entry.order.order_id} filled in the ledger, cancelled at the exchange"
         elif entry.state is S.UNKNOWN or entry.state.is_open_attempt:
@@ -331,13 +429,13 @@ def render(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-async def run(per_transport: int, seed: int, only: Sequence[str]) -> list[Row]:
+async def run(per_transport: int, seed: int, only: Sequence[str], min_rounds: int) -> list[Row]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="kcc-soak-") as tmp:
         for i, case in enumerate(CASES):
             if only and not any(o.lower() in case.name.lower() for o in only):
                 continue
-            row = await soak_one(case, per_transport, seed + i, Path(tmp))
+            row = await soak_one(case, per_transport, seed + i, Path(tmp), min_rounds)
             print(f"  {case.name}: tried {row.tried} in {row.seconds:.0f} s", file=sys.stderr, flush=True)
             for example in row.examples:
                 print(f"    {example}", file=sys.stderr)
@@ -352,6 +450,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--only", action="append", default=[], help="transports whose name contains this")
     p.add_argument("-v", "--verbose", action="store_true", help="a line per round")
+    p.add_argument(
+        "--rounds", type=int, help="at least this many rounds per transport (default: two per fault class)"
+    )
     args = p.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
@@ -359,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose:
         log.setLevel(logging.INFO)
     per = args.orders or (2000 if args.quick else 8000)
-    rows = asyncio.run(run(per, args.seed, args.only))
+    rows = asyncio.run(run(per, args.seed, args.only, args.rounds or 2 * len(FAULTS)))
     print(render(rows))
     return 0
 

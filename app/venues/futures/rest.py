@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -183,7 +184,11 @@ class FuturesRest:
         # The budget is waited for outside the key's lock, so a cancel-all never queues behind
         # ordinary requests waiting for budget (the kill switch once reached Kraken 13.5 s late).
         await self._take_budget(cost, urgent, observer)
-        async with self._lock.hold(urgent=urgent):
+        # An urgent call does not wait for the request in flight either: Kraken Futures tolerates
+        # briefly reordered nonces (API-FACTS 5.1), so the kill switch leaves at once on a pooled
+        # connection of its own. Ordinary calls stay one at a time, in nonce order.
+        lane = contextlib.nullcontext() if urgent else self._lock.hold()
+        async with lane:
             nonce = str(self._nonces.next(self._key_id))
             headers = {
                 "APIKey": self._creds.api_key,

@@ -17,7 +17,7 @@ from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import IdKind, Order, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
-from app.core.ratelimits import DEFAULT_SPOT_TIER, CallCounter
+from app.core.ratelimits import DEFAULT_SPOT_TIER, CallCounter, SpotTier
 from app.venues.base import (
     NO_OBSERVER,
     CancelReply,
@@ -66,6 +66,7 @@ class SpotRestVenue:
         client: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         *,
+        tier: SpotTier = DEFAULT_SPOT_TIER,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
@@ -79,13 +80,22 @@ class SpotRestVenue:
         self._lock = PriorityLock()
         self._clock = clock
         self._sleep = sleep
-        tier = DEFAULT_SPOT_TIER
+        self.tier = tier
         self.calls = CallCounter(tier.call_max, tier.call_decay_per_s, reserve=CALLS_HELD_FOR_URGENT)
         self.pacer = SpotPacer(clock=clock, sleep=sleep)
+        self.pacer.set_max(tier.trading_threshold)
         self.problems: Event[str] = Event("venue_problems")
 
     def __repr__(self) -> str:
         return f"SpotRestVenue({self.account_id!r}, {self._base!r})"
+
+    def set_tier(self, tier: SpotTier) -> None:
+        """Pace calls and cancels by ``tier`` (the account's setting, or what Kraken streamed)."""
+        if tier is self.tier:
+            return
+        self.tier = tier
+        self.calls = CallCounter(tier.call_max, tier.call_decay_per_s, reserve=CALLS_HELD_FOR_URGENT)
+        self.pacer.set_max(tier.trading_threshold)
 
     async def _private(
         self,

@@ -14,6 +14,7 @@ from app.core.errors import RateLimited, VenueUnavailable
 from app.core.ledger import Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
+from app.core.ratelimits import DEFAULT_SPOT_TIER, SPOT_TIERS
 from app.venues.base import (
     NO_OBSERVER,
     CancelReply,
@@ -44,6 +45,8 @@ def _common_limits(*limits: VenueLimits) -> VenueLimits:
         batch_mixes_id_kinds=all(lim.batch_mixes_id_kinds for lim in limits),
     )
 
+
+OPTION_SPOT_TIER = "spot_tier"  # starter (default), intermediate or pro (API-FACTS 7)
 
 # With the default transports (WS v2 streams and cancels, REST behind it).
 SPOT_CAPABILITIES = Capabilities(
@@ -220,7 +223,9 @@ def build_spot_venue(
     Returns:
         The composite venue.
     """
-    rest = SpotRestVenue(spec.account_id, rest_url, creds, nonces, client=client)
+    # The account's verification tier paces its REST calls and cancels until Kraken streams it.
+    tier = SPOT_TIERS.get(str(spec.options.get(OPTION_SPOT_TIER, "")).lower(), DEFAULT_SPOT_TIER)
+    rest = SpotRestVenue(spec.account_id, rest_url, creds, nonces, client=client, tier=tier)
     sockets: dict[Transport, SpotWsVenue] = {}
 
     def socket(transport: Transport) -> SpotWsVenue | None:

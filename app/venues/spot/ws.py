@@ -15,6 +15,7 @@ from app.core.events import Event
 from app.core.ledger import Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelRequest, VenueLimits
+from app.core.ratelimits import spot_tier_for
 from app.venues.base import (
     NO_OBSERVER,
     CancelReply,
@@ -160,8 +161,20 @@ class SpotWsVenue:
     async def _open(self) -> tuple[Connection, SpotWsProtocol]:
         token = await self._fresh_token()
         conn = await self._connect(self._url)
-        proto = self.protocol_class(self.account_id, token, ids=self._ids, resync_on_gap=self._resync_on_gap)
+        pacer = self._rest.pacer
+        proto = self.protocol_class(
+            self.account_id,
+            token,
+            ids=self._ids,
+            resync_on_gap=self._resync_on_gap,
+            on_ratecount=pacer.observe,
+            on_max_ratecount=self._learn_tier,
+        )
         return conn, proto
+
+    def _learn_tier(self, max_ratecount: float) -> None:
+        """Kraken told the account's trading threshold: its tier sets both counters' pace."""
+        self._rest.set_tier(spot_tier_for(max_ratecount))
 
     async def _call(
         self, make: Callable[[SpotWsProtocol], Ticket[T]], sending: Callable[[], None] | None = None

@@ -324,7 +324,14 @@ class SpotWsProtocol(SessionProtocol):
     name = "spot ws"
 
     def __init__(
-        self, account_id: str, token: str, *, ids: Iterator[int], resync_on_gap: bool = True
+        self,
+        account_id: str,
+        token: str,
+        *,
+        ids: Iterator[int],
+        resync_on_gap: bool = True,
+        on_ratecount: Callable[[str, float], None] | None = None,
+        on_max_ratecount: Callable[[float], None] | None = None,
     ) -> None:
         """Make the protocol for one connection.
 
@@ -333,8 +340,12 @@ class SpotWsProtocol(SessionProtocol):
             token: a fresh token from GetWebSocketsToken.
             ids: request ids, shared by every connection of the venue (never reused).
             resync_on_gap: end the connection when the stream skips a sequence number.
+            on_ratecount: told (symbol, counter) when Kraken streams a pair's trading counter.
+            on_max_ratecount: told the tier's threshold when Kraken acknowledges the stream.
         """
         super().__init__()
+        self.on_ratecount = on_ratecount
+        self.on_max_ratecount = on_max_ratecount
         self.account_id = account_id
         self.token = token
         self.system: str | None = None
@@ -365,6 +376,9 @@ class SpotWsProtocol(SessionProtocol):
     @abc.abstractmethod
     def _ping_frame(self, req_id: int) -> str:
         """A ping request."""
+
+    def _stream_data(self, message: Any) -> None:
+        """Look at a stream message before the book does (v2 reads Kraken's rate counter here)."""
 
     @abc.abstractmethod
     def _cancel_after_frame(self, req_id: int, timeout_s: int) -> str:
@@ -461,6 +475,9 @@ class SpotWsProtocol(SessionProtocol):
             self._fail_connection(f"Kraken refused the order stream: {reply.error}", auth=auth)
             raise error
         self._subscribed = True
+        maximum = reply.result.get("maxratecount")
+        if self.on_max_ratecount is not None and isinstance(maximum, int | float | Decimal):
+            self.on_max_ratecount(float(maximum))
         self._check_live()
 
     def _check_live(self) -> None:
@@ -481,6 +498,7 @@ class SpotWsProtocol(SessionProtocol):
             self.reconnect_floor_s = 5.0 if message.system == "maintenance" else 0.0
             log.info("%s %s: Kraken says %s", self.name, self.account_id, message.system)
         elif self._is_stream_data(message):
+            self._stream_data(message)
             try:
                 events = self.book.apply(message)
             except MalformedReply as e:

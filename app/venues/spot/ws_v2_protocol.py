@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any
 
 from app.core.errors import MalformedReply
@@ -110,7 +111,16 @@ class SpotWsV2Protocol(SpotWsProtocol):
         return isinstance(message, wire.Executions)
 
     def _subscribe_frame(self, req_id: int) -> str:
-        return wire.encode_subscribe_executions(self.token, req_id)
+        # ratecounter: Kraken's own per-pair trading counter and the tier's threshold, so the
+        # pacer plans with Kraken's numbers instead of its estimate (API-FACTS 4, 7.2).
+        return wire.encode_subscribe_executions(self.token, req_id, ratecounter=self.on_ratecount is not None)
+
+    def _stream_data(self, message: Any) -> None:
+        if self.on_ratecount is not None:
+            for report in message.reports:
+                count, symbol = report.get("ratecount"), report.get("symbol")
+                if isinstance(count, int | float | Decimal) and isinstance(symbol, str):
+                    self.on_ratecount(symbol, float(count))
 
     def _ping_frame(self, req_id: int) -> str:
         return wire.encode_ping(req_id)
