@@ -126,16 +126,19 @@ async def test_the_futures_kill_switch_goes_before_the_queued_cancels(rig: Rig) 
     await _listed(rig.desk, account, 300)
     orders = rig.desk.store.orders(account)
     singles = [asyncio.create_task(rig.desk.cancel(CancelIntent(Scope.ORDERS, (o,)))) for o in orders[:250]]
-    await asyncio.sleep(0.3)  # 250 x cost 10 is far over the budget: a queue forms
-    waiting = sum(
-        1 for e in rig.desk.coordinator.entries() if e.state in (CancelState.QUEUED, CancelState.WAITING)
-    )
-    assert waiting > 100
-    rig.exchange.arrivals.clear()
-    kill = await rig.desk.cancel(CancelIntent(Scope.EVERYTHING))
-    paths = [a.path for a in rig.exchange.arrivals if a.host == "futures"]
-    assert paths[0].endswith("/cancelallorders"), paths[:5]  # first in, however long the queue
-    assert kill.counts[CancelState.CANCELLED] > 0
-    for task in singles:
-        task.cancel()
-    await asyncio.gather(*singles, return_exceptions=True)
+    try:
+        await asyncio.sleep(0.3)  # 250 x cost 10 is far over the budget: a queue forms
+        waiting = sum(
+            1 for e in rig.desk.coordinator.entries() if e.state in (CancelState.QUEUED, CancelState.WAITING)
+        )
+        assert waiting > 100
+        rig.exchange.arrivals.clear()
+        kill = await rig.desk.cancel(CancelIntent(Scope.EVERYTHING))
+        paths = [a.path for a in rig.exchange.arrivals if a.host == "futures"]
+        # Among the first in, however long the queue (a cancel already on the wire may beat it).
+        assert any(p.endswith("/cancelallorders") for p in paths[:3]), paths[:5]
+        assert kill.counts[CancelState.CANCELLED] > 0
+    finally:
+        for task in singles:
+            task.cancel()
+        await asyncio.gather(*singles, return_exceptions=True)
