@@ -149,11 +149,15 @@ class SpotTradingCounters:
             if cost:
                 self._counter(pair).add(cost, now)
 
-    def refused(self, pairs: Iterable[str], now: float) -> None:
-        """Kraken answered a rate limit: those pairs are at least at the threshold."""
-        for pair in pairs:
+    def refused(self, costs: dict[str, int], now: float) -> None:
+        """Kraken refused a request charged with ``costs`` for a rate limit.
+
+        Nothing was applied, so nothing was charged at Kraken: take the request's costs back off;
+        and the pair is at least at the threshold (that is why Kraken refused).
+        """
+        for pair, cost in costs.items():
             counter = self._counter(pair)
-            counter.set(max(counter.value(now), self.tier.trading_threshold), now)
+            counter.set(max(counter.value(now) - cost, self.tier.trading_threshold), now)
 
     def observe(self, pair: str, count: float, now: float) -> None:
         """Kraken streamed the pair's counter: it replaces the estimate."""

@@ -4,29 +4,65 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from app.core.errors import VenueError
 from app.core.events import Event
-from app.desk.timing import Sleep
-from app.venues.base import Venue
+from app.desk.timing import Clock, Sleep
+from app.venues.base import DeadmanStatus, Venue
 
 log = logging.getLogger("app.desk.deadman")
 
 DEFAULT_TIMEOUT_S = 60  # Kraken suggests T=60 re-sent every 15-30 s (API-FACTS 6)
 DEFAULT_REFRESH_S = 20
+DISARM_WAIT_S = 5.0  # how long quitting waits for Kraken to acknowledge a disarm
 
 
 @dataclass(frozen=True, slots=True)
 class DeadmanState:
-    """One account's switch as last heard from its venue."""
+    """One account's switch as last heard from its venue.
+
+    Attributes:
+        account_id: the account.
+        armed: Kraken's timer runs (it was armed and not disarmed since).
+        trigger_at: when Kraken cancels everything if the timer is not renewed (unix seconds,
+            Kraken's own deadline from its last acknowledgement).
+        acked_at: when Kraken last acknowledged an arm, refresh or disarm (unix seconds).
+        error: why the last arm, refresh or disarm failed (the timer keeps running at Kraken).
+        supported: False for a venue without a dead man's switch (Prime).
+        left_out: why the account is not armed on purpose (e.g. its key cannot cancel).
+    """
 
     account_id: str
     armed: bool
-    trigger_time: str | None = None
+    trigger_at: float | None = None
+    acked_at: float | None = None
     error: str | None = None
     supported: bool = True
+    left_out: str | None = None
+
+    @property
+    def trigger_time(self) -> str | None:
+        """The deadline as ISO text (for logs and older callers), or None."""
+        return None if self.trigger_at is None else datetime.fromtimestamp(self.trigger_at).isoformat()
+
+    @property
+    def failing(self) -> bool:
+        """Armed at Kraken, but the last refresh was not acknowledged: it will fire at ``trigger_at``."""
+        return self.armed and self.error is not None
+
+
+def parse_deadline(text: str | None) -> float | None:
+    """Kraken's triggerTime (RFC3339, Spot second precision or Futures milliseconds) -> unix seconds."""
+    if not text or text in ("0", ""):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 class DeadmanManager:
@@ -36,9 +72,12 @@ class DeadmanManager:
         changed(DeadmanState): an account's switch state changed or a refresh failed.
 
     Rules: while armed, the timer is re-sent every ``refresh_s`` (< timeout) so orders survive only
-    as long as the console is alive and reaching Kraken; a failed refresh is shown at once (the
-    server timer keeps running and will fire); disarm sends timeout 0. Venues without a switch
-    (Prime) are reported unsupported, never silently skipped.
+    as long as the console is alive and reaching Kraken; each acknowledgement records Kraken's
+    deadline and when it was heard; a failed refresh is shown at once with the deadline Kraken
+    still holds (the server timer keeps running and will fire then); disarm sends timeout 0 and
+    says, per account, whether Kraken acknowledged it. Venues without a switch (Prime) are
+    reported unsupported, never silently skipped; accounts ``may_arm`` refuses (a key that cannot
+    cancel) are reported left out. A bug in one venue never stops the refresh loop.
     """
 
     def __init__(
@@ -48,6 +87,8 @@ class DeadmanManager:
         refresh_s: float = DEFAULT_REFRESH_S,
         *,
         sleep: Sleep = asyncio.sleep,
+        wall_clock: Clock = time.time,
+        may_arm: Callable[[str], str | None] | None = None,
     ) -> None:
         """Make a manager over the desk's venues (read at each arm, so new accounts join).
 
@@ -56,6 +97,8 @@ class DeadmanManager:
             timeout_s: the server-side timer Kraken is given at each (re-)arm.
             refresh_s: how often the timer is re-sent while armed.
             sleep: how the refresh loop waits (``asyncio.sleep``).
+            wall_clock: epoch seconds, for acknowledgement times and the fallback deadline.
+            may_arm: why an account must be left out (None: arm it), e.g. its key cannot cancel.
 
         Raises:
             ValueError: ``refresh_s`` is not shorter than ``timeout_s``.
@@ -66,6 +109,8 @@ class DeadmanManager:
         self.timeout_s = timeout_s
         self.refresh_s = refresh_s
         self._sleep = sleep
+        self._wall = wall_clock
+        self.may_arm = may_arm
         self._task: asyncio.Task[None] | None = None
         self.states: dict[str, DeadmanState] = {}
         self.changed: Event[DeadmanState] = Event("deadman_changed")
@@ -75,25 +120,48 @@ class DeadmanManager:
         """True while the refresh loop runs."""
         return self._task is not None and not self._task.done()
 
+    def armed_accounts(self) -> list[str]:
+        """Accounts whose timer runs at Kraken (quitting must ask about these)."""
+        return [aid for aid, s in self.states.items() if s.armed]
+
     def _set(self, state: DeadmanState) -> None:
         if self.states.get(state.account_id) != state:
             self.states[state.account_id] = state
             self.changed.emit(state)
 
-    async def _arm_all(self, timeout_s: int) -> None:
-        async def one(account_id: str, venue: Venue) -> None:
-            if not venue.capabilities.deadman:
-                self._set(DeadmanState(account_id, False, supported=False, error="no dead man's switch"))
-                return
-            try:
-                status = await venue.arm_deadman(timeout_s)
-            except VenueError as e:
-                log.warning("dead man's switch on %s: %s", account_id, e)
-                self._set(DeadmanState(account_id, timeout_s > 0, error=str(e)))
-                return
-            self._set(DeadmanState(account_id, status.trigger_time is not None, status.trigger_time))
+    async def _arm_one(self, account_id: str, venue: Venue, timeout_s: int) -> None:
+        previous = self.states.get(account_id)
+        if not venue.capabilities.deadman:
+            self._set(
+                DeadmanState(account_id, False, supported=False, error="no dead man's switch on this venue")
+            )
+            return
+        why_not = self.may_arm(account_id) if self.may_arm is not None and timeout_s > 0 else None
+        if why_not is not None:
+            self._set(DeadmanState(account_id, False, left_out=why_not))
+            return
+        try:
+            status = await venue.arm_deadman(timeout_s)
+        except Exception as e:  # a bug in one venue must not stop the others' refreshes
+            if not isinstance(e, VenueError):
+                log.exception("dead man's switch on %s failed", account_id)
+            log.warning("dead man's switch on %s: %s", account_id, e)
+            # Kraken still holds the deadline of its last acknowledgement (if any): say so.
+            base = previous or DeadmanState(account_id, False)
+            self._set(replace(base, error=str(e) or type(e).__name__))
+            return
+        self._set(self._acknowledged(account_id, status, timeout_s))
 
-        await asyncio.gather(*(one(aid, v) for aid, v in list(self._venues.items())))
+    def _acknowledged(self, account_id: str, status: DeadmanStatus, timeout_s: int) -> DeadmanState:
+        now = self._wall()
+        armed = status.trigger_time is not None and timeout_s > 0
+        deadline = parse_deadline(status.trigger_time) if armed else None
+        if armed and deadline is None:
+            deadline = now + timeout_s  # Kraken said armed without a readable time: its timeout
+        return DeadmanState(account_id, armed, deadline, now)
+
+    async def _arm_all(self, timeout_s: int) -> None:
+        await asyncio.gather(*(self._arm_one(aid, v, timeout_s) for aid, v in list(self._venues.items())))
 
     async def arm(self) -> None:
         """Arm now on every account and keep refreshing until ``disarm``."""
@@ -104,11 +172,26 @@ class DeadmanManager:
     async def _refresh_loop(self) -> None:
         while True:
             await self._sleep(self.refresh_s)
-            await self._arm_all(self.timeout_s)
+            try:
+                await self._arm_all(self.timeout_s)
+            except Exception:
+                log.exception("dead man's switch refresh round failed")
 
-    async def disarm(self) -> None:
-        """Stop refreshing and disarm every account's timer."""
+    async def disarm(self, *, within_s: float = DISARM_WAIT_S) -> dict[str, DeadmanState]:
+        """Stop refreshing and disarm every account's timer; wait at most ``within_s``.
+
+        Returns:
+            Each account's state after the attempt: ``armed`` still True where Kraken did not
+            acknowledge the disarm in time (its timer then fires at ``trigger_at``).
+        """
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        await self._arm_all(0)
+        try:
+            async with asyncio.timeout(within_s):
+                await self._arm_all(0)
+        except TimeoutError:
+            for state in list(self.states.values()):
+                if state.armed and (state.acked_at is None or state.acked_at < self._wall() - within_s):
+                    self._set(replace(state, error=f"no answer to the disarm within {within_s:g} s"))
+        return dict(self.states)

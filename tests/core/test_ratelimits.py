@@ -94,8 +94,9 @@ def test_a_single_waits_until_it_fits_and_a_batch_may_overflow_once() -> None:
 
 def test_kraken_s_word_beats_the_estimate() -> None:
     counters = SpotTradingCounters()
-    counters.refused(["BTCUSD"], now=0.0)
-    assert counters.level("BTCUSD", 0.0) == 60
+    counters.charge({"BTCUSD": 400}, now=0.0)  # an overflowing batch, charged as it left...
+    counters.refused({"BTCUSD": 400}, now=0.0)  # ...and refused: Kraken charged nothing for it
+    assert counters.level("BTCUSD", 0.0) == 60  # but the pair is at its threshold
     counters.observe("BTCUSD", 12, now=0.0)
     assert counters.level("BTCUSD", 0.0) == 12
     counters.set_tier(SPOT_TIERS["pro"])

@@ -25,7 +25,9 @@ class Rig:
         self.futures = ScriptedVenue("futures", kind=VenueKind.FUTURES, clock=self.clock)
         self.prime = ScriptedVenue("prime", kind=VenueKind.PRIME, deadman=False, clock=self.clock)
         self.venues: dict[str, Venue] = {"spot": self.spot, "futures": self.futures, "prime": self.prime}
-        self.manager = DeadmanManager(self.venues, timeout_s=60, refresh_s=20, sleep=self.clock.sleep)
+        self.manager = DeadmanManager(
+            self.venues, timeout_s=60, refresh_s=20, sleep=self.clock.sleep, wall_clock=self.clock.time
+        )
         self.changes: list[DeadmanState] = []
         self.manager.changed.connect(self.changes.append)
 
@@ -44,11 +46,12 @@ async def test_arm_sets_the_timer_on_every_venue_with_a_switch(rig: Rig) -> None
     assert (rig.spot.armed_with, rig.futures.armed_with, rig.prime.armed_with) == ([60], [60], [])
     assert rig.manager.armed
     assert rig.manager.states == {
-        "spot": DeadmanState("spot", True, str(NOW + 60)),
-        "futures": DeadmanState("futures", True, str(NOW + 60)),
-        "prime": DeadmanState("prime", False, error="no dead man's switch", supported=False),
+        "spot": DeadmanState("spot", True, NOW + 60, NOW),
+        "futures": DeadmanState("futures", True, NOW + 60, NOW),
+        "prime": DeadmanState("prime", False, error="no dead man's switch on this venue", supported=False),
     }
     assert sorted(s.account_id for s in rig.changes) == ["futures", "prime", "spot"]
+    assert sorted(rig.manager.armed_accounts()) == ["futures", "spot"]
 
 
 async def test_while_armed_the_timer_is_resent_every_refresh_interval(rig: Rig) -> None:
@@ -62,8 +65,8 @@ async def test_while_armed_the_timer_is_resent_every_refresh_interval(rig: Rig) 
     await rig.clock.advance(40)
     assert rig.spot.armed_with == [60, 60, 60, 60]
     assert rig.clock.sleeps == [20] * 4  # one after each (re-)arm
-    # Each refresh moves Kraken's deadline on, and the window is told.
-    assert rig.manager.states["spot"].trigger_time == str(NOW + 60 + 60)
+    # Each refresh moves Kraken's deadline on and is acknowledged: the window is told both.
+    assert rig.manager.states["spot"] == DeadmanState("spot", True, NOW + 60 + 60, NOW + 60)
     assert rig.prime.armed_with == []
 
 
@@ -77,64 +80,87 @@ async def test_arming_twice_runs_one_refresh_loop(rig: Rig) -> None:
     assert rig.spot.armed_with == [60, 60, 60]
 
 
-async def test_a_failing_refresh_is_reported_with_its_error_and_the_loop_goes_on(rig: Rig) -> None:
+async def test_a_failing_refresh_keeps_krakens_deadline_and_says_so(rig: Rig) -> None:
     await rig.manager.arm()
     rig.futures.deadman_answers.append(VenueUnavailable("EService:Unavailable"))
     rig.changes.clear()
     await rig.clock.advance(20)
-    # The server timer keeps running: the account is still armed, and says why it is at risk.
-    assert rig.manager.states["futures"] == DeadmanState("futures", True, error="EService:Unavailable")
+    # The server timer keeps running from the last acknowledgement: Kraken cancels at NOW + 60.
+    failing = DeadmanState("futures", True, NOW + 60, NOW, error="EService:Unavailable")
+    assert rig.manager.states["futures"] == failing and failing.failing
     assert sorted(rig.changes, key=lambda s: s.account_id) == [
-        DeadmanState("futures", True, error="EService:Unavailable"),
-        DeadmanState("spot", True, str(NOW + 20 + 60)),
+        failing,
+        DeadmanState("spot", True, NOW + 20 + 60, NOW + 20),
     ]
     assert rig.manager.armed
     await rig.clock.advance(20)
-    assert rig.manager.states["futures"] == DeadmanState("futures", True, str(NOW + 40 + 60))
+    assert rig.manager.states["futures"] == DeadmanState("futures", True, NOW + 40 + 60, NOW + 40)
+
+
+async def test_a_bug_in_one_venue_never_stops_the_refreshes(rig: Rig) -> None:
+    await rig.manager.arm()
+    rig.spot.deadman_answers.append(RuntimeError("a bug"))
+    await rig.clock.advance(20)
+    assert rig.manager.states["spot"].error == "a bug" and rig.manager.states["futures"].error is None
+    await rig.clock.advance(20)
+    assert rig.manager.states["spot"] == DeadmanState("spot", True, NOW + 40 + 60, NOW + 40)
 
 
 async def test_a_failing_first_arm_is_reported_and_refreshing_still_starts(rig: Rig) -> None:
     rig.spot.deadman_answers.append(TransportError("timed out"))
     await rig.manager.arm()
-    assert rig.manager.states["spot"] == DeadmanState("spot", True, error="timed out")
+    assert rig.manager.states["spot"] == DeadmanState("spot", False, error="timed out")
     assert rig.manager.armed
     await rig.clock.advance(20)
-    assert rig.manager.states["spot"].error is None
+    assert rig.manager.states["spot"] == DeadmanState("spot", True, NOW + 20 + 60, NOW + 20)
 
 
 async def test_disarm_sends_timeout_zero_and_stops_refreshing(rig: Rig) -> None:
     await rig.manager.arm()
     await rig.clock.advance(20)
-    await rig.manager.disarm()
+    states = await rig.manager.disarm()
     assert rig.spot.armed_with == rig.futures.armed_with == [60, 60, 0]
     assert not rig.manager.armed
-    assert rig.manager.states["spot"] == DeadmanState("spot", False, None)
-    assert rig.manager.states["prime"].supported is False
+    assert states["spot"] == DeadmanState("spot", False, None, NOW + 20)
+    assert states["prime"].supported is False and rig.manager.armed_accounts() == []
     await rig.clock.advance(120)
     assert rig.spot.armed_with == [60, 60, 0]  # no refresh after disarm
     assert rig.clock.sleeping == 0
 
 
-async def test_a_failing_disarm_is_reported_disarmed_with_its_error(rig: Rig) -> None:
+async def test_a_failing_disarm_says_kraken_still_holds_the_timer(rig: Rig) -> None:
     await rig.manager.arm()
     rig.spot.deadman_answers.append(VenueUnavailable("EService:Unavailable"))
-    await rig.manager.disarm()
-    # The loop is stopped either way; the error says Kraken's timer may still run.
-    assert rig.manager.states["spot"] == DeadmanState("spot", False, error="EService:Unavailable")
-    assert not rig.manager.armed
+    states = await rig.manager.disarm()
+    # The loop is stopped either way; Kraken's timer still runs and fires at its deadline.
+    assert states["spot"] == DeadmanState("spot", True, NOW + 60, NOW, error="EService:Unavailable")
+    assert rig.manager.armed_accounts() == ["spot"] and not rig.manager.armed
 
 
 async def test_a_venue_status_without_a_deadline_is_not_armed(rig: Rig) -> None:
     rig.spot.deadman_answers.append(DeadmanStatus(str(NOW), None))
     await rig.manager.arm()
-    assert rig.manager.states["spot"] == DeadmanState("spot", False, None)
+    assert rig.manager.states["spot"] == DeadmanState("spot", False, None, NOW)
+
+
+async def test_krakens_rfc3339_deadline_is_read(rig: Rig) -> None:
+    rig.spot.deadman_answers.append(DeadmanStatus("2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"))
+    await rig.manager.arm()
+    assert rig.manager.states["spot"].trigger_at == 1767225660.0
+
+
+async def test_an_account_that_may_not_be_armed_is_left_out_and_says_why(rig: Rig) -> None:
+    rig.manager.may_arm = lambda aid: "this key cannot cancel" if aid == "futures" else None
+    await rig.manager.arm()
+    assert rig.futures.armed_with == [] and rig.spot.armed_with == [60]
+    assert rig.manager.states["futures"] == DeadmanState("futures", False, left_out="this key cannot cancel")
 
 
 async def test_an_unchanged_state_is_not_announced_again(rig: Rig) -> None:
     rig.spot.deadman_answers.extend([DeadmanStatus("t", "T"), DeadmanStatus("t", "T")])
     await rig.manager.arm()
     spot_changes = [s for s in rig.changes if s.account_id == "spot"]
-    await rig.clock.advance(20)
+    await rig.manager.arm()  # the same answer at the same time: nothing new to say
     assert [s for s in rig.changes if s.account_id == "spot"] == spot_changes
 
 
