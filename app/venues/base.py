@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -39,6 +41,36 @@ class DeadmanStatus:
 
     current_time: str | None
     trigger_time: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueStatus:
+    """Kraken's own word on a venue: its trading status and any announced maintenance.
+
+    Attributes:
+        status: ``online``, ``maintenance`` (nothing works, cancels neither), ``cancel_only``
+            (cancels work), ``post_only``, or ``unknown`` when Kraken could not be asked.
+        note: Kraken's words, e.g. a scheduled maintenance notice.
+        maintenance_at: when an announced maintenance starts (unix seconds), if one is.
+    """
+
+    status: str
+    note: str | None = None
+    maintenance_at: float | None = None
+
+
+def retry_detail(reason: str, delay_s: float) -> str:
+    """The link state detail while waiting to reconnect (the desk reads the countdown back)."""
+    return f"{reason}; reconnecting in {math.ceil(delay_s)} s"
+
+
+_RETRY = re.compile(r"(?:reconnecting|retrying) in (\d+) s$")
+
+
+def retry_in_s(detail: str) -> float | None:
+    """The seconds until the next reconnect a ``retry_detail`` names, if it names one."""
+    m = _RETRY.search(detail)
+    return float(m.group(1)) if m else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +186,14 @@ class Venue(Protocol):
 
     async def check_key(self) -> KeyCheck:
         """Probe what the key may do, without changing anything."""
+        ...
+
+    def reconnect_now(self) -> None:
+        """Cut any reconnect wait short (the F5 key); a venue without a socket does nothing."""
+        ...
+
+    async def kraken_status(self) -> VenueStatus | None:
+        """Kraken's own status for this venue (None when it has no way to say)."""
         ...
 
     async def aclose(self) -> None:

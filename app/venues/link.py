@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import random
 import time
 from collections import OrderedDict
@@ -28,7 +27,7 @@ from app.core.errors import AuthError, PermissionDenied, TransportError, VenueEr
 from app.core.events import Event
 from app.core.ledger import Outcome
 from app.venues.backoff import jittered_backoff
-from app.venues.base import LinkSink, StreamEvent, StreamKind, StreamSink
+from app.venues.base import LinkSink, StreamEvent, StreamKind, StreamSink, retry_detail
 from app.venues.sansio import SessionProtocol, Ticket
 
 log = logging.getLogger("app.venues.link")
@@ -586,7 +585,7 @@ class Link(Generic[P]):
                     delay = self._backoff(attempt)
                     attempt += 1
                     log.info("%s: could not connect: %s", self.name, e)
-                    self._report(LinkState.RECONNECTING, f"{e}; retrying in {math.ceil(delay)} s")
+                    self._report(LinkState.RECONNECTING, retry_detail(str(e), delay))
                     if await self._pause_or_wake(delay):
                         attempt = 0
                     continue
@@ -608,9 +607,7 @@ class Link(Generic[P]):
                     continue
                 delay = max(self._backoff(attempt), session.proto.reconnect_floor_s)
                 attempt += 1
-                self._report(
-                    LinkState.RECONNECTING, f"{session.close_reason}; reconnecting in {math.ceil(delay)} s"
-                )
+                self._report(LinkState.RECONNECTING, retry_detail(session.close_reason, delay))
                 if await self._pause_or_wake(delay):
                     attempt = 0
         finally:

@@ -21,6 +21,7 @@ from app.venues.base import (
     SendObserver,
     StreamEvent,
     StreamSink,
+    VenueStatus,
 )
 
 EPOCH = 1_700_000_000.0  # the fake wall clock reads EPOCH + its monotonic time
@@ -192,6 +193,8 @@ class ScriptedVenue:
         self.book: list[Order] = []
         self.executed: list[CancelRequest] = []
         self.urgent: list[bool] = []
+        self.reconnects = 0
+        self.status: VenueStatus | None = VenueStatus("online")
         self.waits: list[float] = []  # rate-limit waits to announce before the next executes
         self.confirmed: list[list[str]] = []
         self.armed_with: list[int] = []
@@ -261,6 +264,14 @@ class ScriptedVenue:
             return answer
         now = self.clock.time() if self.clock is not None else EPOCH
         return DeadmanStatus(str(now), str(now + timeout_s) if timeout_s else None)
+
+    def reconnect_now(self) -> None:
+        """Counted: the F5 key reached the venue."""
+        self.reconnects += 1
+
+    async def kraken_status(self) -> VenueStatus | None:
+        """The scripted Kraken status (default: online)."""
+        return self.status
 
     async def run_stream(self, sink: StreamSink, link: LinkSink) -> None:
         """Say the link is live, hand over ``stream_events`` in one burst, then idle until cancelled.

@@ -255,6 +255,12 @@ class FuturesRest:
         )
         return wire.parse_cancel_all(data), _server_time(data)
 
+    async def notifications(self) -> list[dict[str, Any]]:
+        """GET notifications (read-only key; not in the cost table): platform notices."""
+        data = await self.call("GET", "notifications", (), 0.0)
+        raw = data.get("notifications")
+        return [n for n in raw if isinstance(n, dict)] if isinstance(raw, list) else []
+
     async def cancel_all_after(self, timeout_s: int) -> tuple[str | None, str | None]:
         """POST cancelallordersafter (cost 25); 0 disarms."""
         data = await self.call(

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from app.core.accounts import AccountSpec, Credentials, KeyCheck
-from app.core.errors import AuthError
+from app.core.errors import AuthError, VenueError
 from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order, VenueKind
@@ -24,6 +24,7 @@ from app.venues.base import (
     LinkSink,
     SendObserver,
     StreamSink,
+    VenueStatus,
 )
 from app.venues.futures import wire
 from app.venues.futures.feed import MAX_FRAME, PING_INTERVAL_S, PING_TIMEOUT_S, FuturesFeedProtocol
@@ -246,6 +247,31 @@ class FuturesVenue:
         return DeadmanStatus(current, trigger)
 
     # ----------------------------------------------------------------------- stream
+
+    def reconnect_now(self) -> None:
+        """Cut the feed's reconnect wait short (the F5 key)."""
+        self.link.reconnect_now()
+
+    async def kraken_status(self) -> VenueStatus | None:
+        """Kraken Futures' notices: a scheduled maintenance, with when it starts."""
+        try:
+            notices = await self.rest.notifications()
+        except VenueError as e:
+            log.info("%s: notifications unavailable: %s", self.account_id, e)
+            return VenueStatus("unknown", "Kraken Futures' notices could not be read")
+        now = self._clock()
+        for notice in notices:
+            if notice.get("type") != "maintenance":
+                continue
+            start = wire.iso_to_unix_or_none(notice.get("effectiveTime"))
+            minutes = notice.get("expectedDowntimeMinutes")
+            end = start + 60.0 * minutes if start is not None and isinstance(minutes, int | float) else None
+            note = str(notice.get("note") or "scheduled maintenance")
+            if start is not None and start <= now and (end is None or now < end):
+                return VenueStatus("maintenance", note, start)
+            if start is not None and start > now:
+                return VenueStatus("online", note, start)
+        return VenueStatus("online")
 
     async def run_stream(self, sink: StreamSink, link: LinkSink) -> None:
         """The open_orders feed into ``sink`` until cancelled (see ``Link``, ``FuturesFeedProtocol``)."""

@@ -268,6 +268,16 @@ def _dec(value: Any, what: str) -> Decimal | None:
     return out
 
 
+def iso_to_unix_or_none(text: Any) -> float | None:
+    """An ISO time (``2026-01-01T00:00:00.000Z``) as unix seconds; None when absent or unreadable."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def _iso_to_unix(text: Any) -> float:
     if not isinstance(text, str) or not text:
         return 0.0

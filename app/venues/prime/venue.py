@@ -38,6 +38,7 @@ from app.venues.base import (
     LinkSink,
     SendObserver,
     StreamSink,
+    VenueStatus,
 )
 from app.venues.link import Connection, Link, LinkSettings, open_websocket
 from app.venues.prime import wire
@@ -286,6 +287,14 @@ class PrimeWsVenue:
             VenueRejected: always.
         """
         raise VenueRejected("Kraken Prime has no dead man's switch")
+
+    def reconnect_now(self) -> None:
+        """Cut the link's reconnect wait short (the F5 key)."""
+        self.link.reconnect_now()
+
+    async def kraken_status(self) -> VenueStatus | None:
+        """Kraken Prime publishes no status the console could read."""
+        return None
 
     async def run_stream(self, sink: StreamSink, link: LinkSink) -> None:
         """Stream the account's orders into ``sink`` until cancelled, reconnecting (see ``Link``)."""

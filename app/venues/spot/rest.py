@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from app.core.accounts import Credentials, KeyCheck
-from app.core.errors import MalformedReply, PermissionDenied, RateLimited, VenueRejected
+from app.core.errors import MalformedReply, PermissionDenied, RateLimited, VenueError, VenueRejected
 from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import IdKind, Order, VenueKind
@@ -26,6 +26,7 @@ from app.venues.base import (
     LinkSink,
     SendObserver,
     StreamSink,
+    VenueStatus,
 )
 from app.venues.http import error_for_transport, new_client
 from app.venues.lanes import PriorityLock
@@ -304,6 +305,20 @@ class SpotRestVenue:
         if can_cancel is False:
             notes.append("This key cannot cancel: give it 'Cancel & close orders'.")
         return KeyCheck(can_query, can_cancel, can_ws, tuple(notes))
+
+    def reconnect_now(self) -> None:
+        """REST has no connection to cut short: the next poll asks again."""
+
+    async def kraken_status(self) -> VenueStatus | None:
+        """Kraken's public SystemStatus (online, maintenance, cancel_only, post_only)."""
+        try:
+            resp = await self._client.get(self._base + "/0/public/SystemStatus")
+            result = wire.parse_envelope(resp.status_code, resp.headers.get("content-type", ""), resp.content)
+        except (httpx.HTTPError, VenueError) as e:
+            log.info("%s: SystemStatus unavailable: %s", self.account_id, type(e).__name__)
+            return VenueStatus("unknown", "Kraken's status could not be read")
+        status = result.get("status")
+        return VenueStatus(str(status) if isinstance(status, str) else "unknown")
 
     async def aclose(self) -> None:
         """Close the HTTP client if we made it."""

@@ -23,6 +23,7 @@ from app.venues.base import (
     LinkSink,
     SendObserver,
     StreamSink,
+    VenueStatus,
 )
 from app.venues.nonces import NonceSource
 from app.venues.spot.rest import SpotRestVenue
@@ -181,6 +182,19 @@ class SpotVenue:
         if self.stream_venue is None:
             raise NotImplementedError("this Spot account polls REST; it does not stream")
         await self.stream_venue.run_stream(sink, link)
+
+    def reconnect_now(self) -> None:
+        """Cut every socket's reconnect wait short (the F5 key)."""
+        for ws in (self.stream_venue, self.cancel_venue):
+            if ws is not None:
+                ws.reconnect_now()
+
+    async def kraken_status(self) -> VenueStatus | None:
+        """Kraken's status: what the live socket's status channel said, else public SystemStatus."""
+        for ws in (self.stream_venue, self.cancel_venue):
+            if ws is not None and ws.system is not None:
+                return VenueStatus(ws.system)
+        return await self.rest.kraken_status()
 
     async def check_key(self) -> KeyCheck:
         """Probe what the key may do (REST probes, including a WebSocket token)."""

@@ -24,6 +24,7 @@ from app.venues.base import (
     LinkSink,
     SendObserver,
     StreamSink,
+    VenueStatus,
 )
 from app.venues.link import Connection, Link, LinkSettings, open_websocket
 from app.venues.sansio import Ticket
@@ -263,6 +264,21 @@ class SpotWsVenue:
     async def check_key(self) -> KeyCheck:
         """The REST probes (a WS token is one of them)."""
         return await self._rest.check_key()
+
+    def reconnect_now(self) -> None:
+        """Cut the link's reconnect wait short."""
+        self.link.reconnect_now()
+
+    @property
+    def system(self) -> str | None:
+        """Kraken's status as this socket last heard it (the ``status`` channel), if live."""
+        proto = self.link.protocol
+        return proto.system if proto is not None else None
+
+    async def kraken_status(self) -> VenueStatus | None:
+        """Kraken's status: the live socket's status channel, else public SystemStatus."""
+        system = self.system
+        return VenueStatus(system) if system is not None else await self._rest.kraken_status()
 
     async def aclose(self) -> None:
         """Close this venue's connection (the REST venue belongs to the caller)."""
