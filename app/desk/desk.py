@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from app.core.accounts import AccountSpec, LinkState
 from app.core.errors import AuthError, PermissionDenied, VenueError
 from app.core.events import Event
+from app.core.ledger import CancelState, Outcome
 from app.core.orders import Order, VenueKind
 from app.core.plan import CancelIntent, Plan
 from app.desk.audit import AuditLog
@@ -19,16 +20,29 @@ from app.desk.coordinator import CancelCoordinator, CancelReport
 from app.desk.deadman import DeadmanManager
 from app.desk.store import OrderStore
 from app.desk.timing import Clock, Sleep, WakeWait, wait_for_wake
-from app.venues.base import StreamEvent, Venue
+from app.venues.base import StreamEvent, Venue, VenueStatus, retry_in_s
 
 log = logging.getLogger("app.desk")
 
 STREAM_BATCH_S = 0.003  # how long stream events may wait to be applied together
+DOWN_AFTER_S = 60.0  # a link reconnecting this long is shown down (red), still retried
+STATUS_EVERY_S = 60.0  # how often Kraken's own status is asked per account
 
 
 @dataclass(frozen=True, slots=True)
 class AccountStatus:
-    """What the sidebar shows for one account."""
+    """What the sidebar shows for one account.
+
+    Attributes:
+        link: the connection's state; ``detail`` says why.
+        open_orders: rows the table holds for the account.
+        last_update: when the store last changed for the account (unix seconds).
+        since: when ``link`` last changed (unix seconds).
+        live_at: when the account's orders were last known live: the stream was up, or a
+            listing came in (the table's "as of" for stale rows).
+        retry_at: when the next reconnect is due (unix seconds), while reconnecting.
+        kraken: Kraken's own status for the venue (maintenance, cancel_only...), if known.
+    """
 
     account_id: str
     name: str
@@ -37,6 +51,61 @@ class AccountStatus:
     detail: str = ""
     open_orders: int = 0
     last_update: float | None = None
+    since: float | None = None
+    live_at: float | None = None
+    retry_at: float | None = None
+    kraken: VenueStatus | None = None
+
+    @property
+    def stale(self) -> bool:
+        """True when the rows shown may be out of date (the link is neither live nor polling)."""
+        return self.link not in (LinkState.LIVE, LinkState.POLLING)
+
+
+@dataclass(frozen=True, slots=True)
+class OutsideChange:
+    """An order filled, partly filled, cancelled or expired by something other than the console.
+
+    ``what`` is ``filled``, ``partially filled``, ``cancelled``, ``expired`` or ``gone``;
+    ``reason`` is the venue's words (e.g. ``dead_man_switch``).
+    """
+
+    account_id: str
+    order: Order
+    what: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AwayReport:
+    """What changed on an account while its link was down, said once it is back."""
+
+    account_id: str
+    away_s: float
+    appeared: int
+    gone: int
+    filled: int = 0
+    cancelled: int = 0
+    unknown: int = 0
+
+    def summary(self) -> str:
+        """e.g. ``while away (2 min): 3 new, 5 gone (4 filled, 1 cancelled)``."""
+        minutes = self.away_s / 60
+        away = f"{self.away_s:.0f} s" if self.away_s < 120 else f"{minutes:.0f} min"
+        parts = [f"{self.appeared} new", f"{self.gone} gone"]
+        if self.gone:
+            detail = [
+                f"{n} {w}"
+                for n, w in (
+                    (self.filled, "filled"),
+                    (self.cancelled, "cancelled"),
+                    (self.unknown, "not known why"),
+                )
+                if n
+            ]
+            if detail:
+                parts[-1] += f" ({', '.join(detail)})"
+        return f"while away ({away}): {', '.join(parts)}"
 
 
 class Desk:
@@ -47,10 +116,17 @@ class Desk:
         account_removed(str): an account was removed.
         venue_problem((account_id, text)): a venue skipped something it could not read (a
             malformed order in a listing or stream); the rest of the account goes on.
+        outside_change(OutsideChange): an order filled or left the book by something other
+            than the console (another tool, Kraken, the dead man's switch).
+        recovered(AwayReport): an account is back after its link was down, with what changed.
 
     Rules: each account gets one task that keeps its orders current (the venue's stream, or a
     poll every ``poll_interval_s``); a failing venue is shown as down with the reason and retried,
     never crashing the desk; after a cancel the touched polled accounts are refreshed at once.
+    While a stream is down its account is listed over REST where the venue can (Spot, Futures);
+    rows of an account that is neither live nor listed are stale and say since when; a link
+    reconnecting longer than ``DOWN_AFTER_S`` is shown down; F5 cuts every reconnect wait short;
+    Kraken's own status is asked every ``STATUS_EVERY_S``.
     """
 
     def __init__(
@@ -90,12 +166,19 @@ class Desk:
         self.deadman = DeadmanManager(self.venues, sleep=sleep)
         self.poll_interval_s = poll_interval_s
         self._wall_clock = wall_clock
+        self._sleep = sleep
+        self._background: set[asyncio.Future[None]] = set()
         self._poll_wait = poll_wait
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self.account_changed: Event[AccountStatus] = Event("account_changed")
         self.account_removed: Event[str] = Event("account_removed")
         self.venue_problem: Event[tuple[str, str]] = Event("venue_problem")
+        self.outside_change: Event[OutsideChange] = Event("outside_change")
+        self.recovered: Event[AwayReport] = Event("recovered")
+        self._away: dict[str, float] = {}  # account -> when its link stopped being live
+        self._fallback: dict[str, asyncio.Task[None]] = {}
+        self._status_tasks: dict[str, asyncio.Task[None]] = {}
         self._unhook: dict[str, Callable[[], None]] = {}
         self.store.inserted.connect(lambda orders: self._recount({o.account_id for o in orders}))
         self.store.removed.connect(lambda keys: self._recount({k[0] for k in keys}))
@@ -119,6 +202,9 @@ class Desk:
         self._tasks[spec.account_id] = asyncio.create_task(
             self._keep_current(spec.account_id, venue), name=f"orders-{spec.account_id}"
         )
+        self._status_tasks[account_id] = asyncio.create_task(
+            self._watch_kraken(account_id, venue), name=f"kraken-status-{account_id}"
+        )
 
     def report_problem(self, spec: AccountSpec, detail: str) -> None:
         """Show an account that could not be connected (e.g. its key is unreadable) as down."""
@@ -127,10 +213,19 @@ class Desk:
 
     async def remove_account(self, account_id: str) -> None:
         """Disconnect an account and forget its orders."""
-        task = self._tasks.pop(account_id, None)
-        if task is not None:
+        tasks = [
+            t
+            for t in (
+                self._tasks.pop(account_id, None),
+                self._fallback.pop(account_id, None),
+                self._status_tasks.pop(account_id, None),
+            )
+            if t is not None
+        ]
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._away.pop(account_id, None)
         venue = self.venues.pop(account_id, None)
         unhook = self._unhook.pop(account_id, None)
         if unhook is not None:
@@ -150,8 +245,23 @@ class Desk:
 
     def _link(self, account_id: str, link: LinkState, detail: str) -> None:
         st = self.status.get(account_id)
-        if st is not None:
-            self._set_status(replace(st, link=link, detail=detail))
+        if st is None:
+            return
+        now = self._wall_clock()
+        since = st.since if st.link is link and st.since is not None else now
+        live_at = now if link in (LinkState.LIVE, LinkState.POLLING) else st.live_at
+        wait = retry_in_s(detail) if link is LinkState.RECONNECTING else None
+        retry_at = now + wait if wait is not None else None
+        if link is LinkState.RECONNECTING:
+            # Reconnecting for long is down: red, with how long, still retried.
+            gone_since = self._away.get(account_id, now)
+            if now - gone_since >= DOWN_AFTER_S:
+                link = LinkState.DOWN
+                detail = f"down for {int(now - gone_since)} s: {detail}"
+                since = gone_since
+        self._set_status(
+            replace(st, link=link, detail=detail, since=since, live_at=live_at, retry_at=retry_at)
+        )
 
     def _recount(self, account_ids: set[str]) -> None:
         # O(1) per account: the store keeps its counts, so a stream of single removals on a
@@ -198,8 +308,113 @@ class Desk:
         # A listing cannot say why an order left. Orders being cancelled, or whose cancel ended
         # unknown, stay until the ledger knows why (never dropped silently); the fresh listing is
         # a good moment to re-check the unknown ones.
+        away_since = self._away.get(account_id)
+        if away_since is not None and self._is_back(account_id):
+            before = {o.key: o for o in self.store.orders(account_id)}
+            fresh = {o.key for o in orders}
+            self._away.pop(account_id, None)
+            gone = [o for k, o in before.items() if k not in fresh and not self.store.is_gone(k)]
+            appeared = sum(1 for k in fresh if k not in before)
+            task = asyncio.ensure_future(self._report_away(account_id, away_since, appeared, gone))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         self.store.replace_account(account_id, orders, keep=self.coordinator.held_keys(account_id))
         self.coordinator.kick(account_id)
+
+    def _is_back(self, account_id: str) -> bool:
+        st = self.status.get(account_id)
+        return st is not None and st.link is LinkState.LIVE
+
+    async def _report_away(self, account_id: str, since: float, appeared: int, gone: Sequence[Order]) -> None:
+        """Say what changed while the account was away; ask the venue why orders left."""
+        filled = cancelled = unknown = 0
+        venue = self.venues.get(account_id)
+        outcomes: dict[str, Outcome] = {}
+        if gone and venue is not None:
+            try:
+                outcomes = await venue.confirm(gone)
+            except Exception as e:  # a failed look-up leaves "not known why", never a guess
+                log.info("why orders left %s while away: %s", account_id, e)
+        for order in gone:
+            outcome = outcomes.get(order.order_id)
+            if outcome is None or outcome.state is CancelState.UNKNOWN:
+                unknown += 1
+            elif outcome.state is CancelState.FILLED:
+                filled += 1
+                self.outside_change.emit(OutsideChange(account_id, order, "filled", outcome.reason))
+            elif outcome.state is CancelState.CANCELLED:
+                cancelled += 1
+                self.outside_change.emit(OutsideChange(account_id, order, "cancelled", outcome.reason))
+            else:
+                unknown += 1
+        report = AwayReport(
+            account_id, self._wall_clock() - since, appeared, len(gone), filled, cancelled, unknown
+        )
+        log.info("%s back: %s", account_id, report.summary())
+        self.recovered.emit(report)
+
+    def _removed_outside(self, removed: Sequence[tuple[Order, Outcome]]) -> None:
+        for order, outcome in removed:
+            entry = self.coordinator.entry(order.key)
+            ours = entry is not None and (entry.state.is_open_attempt or entry.state is CancelState.UNKNOWN)
+            if ours:
+                continue
+            what = {
+                CancelState.FILLED: "filled",
+                CancelState.CANCELLED: "cancelled",
+            }.get(outcome.state, "gone")
+            if outcome.reason and "expire" in outcome.reason.lower():
+                what = "expired"
+            self.outside_change.emit(OutsideChange(order.account_id, order, what, outcome.reason))
+
+    def _fills_outside(self, upserts: Sequence[Order]) -> None:
+        for order in upserts:
+            old = self.store.get(order.key)
+            if old is not None and order.filled > old.filled:
+                self.outside_change.emit(OutsideChange(order.account_id, order, "partially filled"))
+
+    # --- when a stream is down ----------------------------------------------------------------
+
+    def _start_fallback(self, account_id: str, venue: Venue) -> None:
+        if account_id not in self._fallback:
+            self._fallback[account_id] = asyncio.create_task(
+                self._list_while_down(account_id, venue), name=f"fallback-{account_id}"
+            )
+
+    def _stop_fallback(self, account_id: str) -> None:
+        task = self._fallback.pop(account_id, None)
+        if task is not None:
+            task.cancel()
+
+    async def _list_while_down(self, account_id: str, venue: Venue) -> None:
+        """List the account over REST while its stream is down (Spot, Futures: Prime cannot)."""
+        wake = self._wake[account_id]
+        while True:
+            try:
+                orders = await venue.list_open_orders()
+            except Exception as e:
+                log.info("listing %s while its stream is down: %s", account_id, e)
+            else:
+                self._apply_listing(account_id, orders)
+                st = self.status.get(account_id)
+                if st is not None and st.link is not LinkState.LIVE:
+                    at = time.strftime("%H:%M:%S", time.localtime(self._wall_clock()))
+                    self._link(account_id, LinkState.POLLING, f"stream down; listed over REST at {at}")
+            wake.clear()
+            await self._poll_wait(wake, self.poll_interval_s)
+
+    async def _watch_kraken(self, account_id: str, venue: Venue) -> None:
+        """Ask Kraken's own status for the account's venue now and every ``STATUS_EVERY_S``."""
+        while True:
+            try:
+                status = await venue.kraken_status()
+            except Exception as e:
+                log.info("Kraken status for %s: %s", account_id, e)
+                status = None
+            st = self.status.get(account_id)
+            if st is not None and status is not None and st.kraken != status:
+                self._set_status(replace(st, kraken=status))
+            await self._sleep(STATUS_EVERY_S)
 
     async def _stream(self, account_id: str, venue: Venue) -> None:
         loop = asyncio.get_running_loop()
@@ -211,8 +426,10 @@ class Desk:
                     self._apply_listing(account_id, step.orders)
                     continue
                 if step.upserts:
+                    self._fills_outside(step.upserts)
                     self.store.upsert(step.upserts)
                 if step.removed:
+                    self._removed_outside(step.removed)
                     self.coordinator.observe_removals(step.removed)
                     # A stream's removal is Kraken's word: a stale snapshot cannot bring it back.
                     self.store.remove([order.key for order, _ in step.removed], proven=True)
@@ -224,9 +441,21 @@ class Desk:
                 loop.call_later(STREAM_BATCH_S, flush)
 
         def link(state: LinkState, detail: str) -> None:
-            self._link(account_id, state, detail)
             if state is LinkState.LIVE:
+                self._stop_fallback(account_id)
+                self._link(account_id, state, detail)
                 self.coordinator.kick(account_id)  # back: re-check what was unknown while away
+                return
+            if state in (LinkState.RECONNECTING, LinkState.DOWN) and account_id not in self._away:
+                self._away[account_id] = self._wall_clock()
+                self._start_fallback(account_id, venue)
+            if account_id in self._fallback and self.status[account_id].link is LinkState.POLLING:
+                # The REST listing keeps the rows fresh: say the stream is down, not the account.
+                self._set_status(
+                    replace(self.status[account_id], detail=f"listed over REST; stream {detail}")
+                )
+                return
+            self._link(account_id, state, detail)
 
         try:
             await venue.run_stream(sink, link)
@@ -237,10 +466,13 @@ class Desk:
             self._link(account_id, LinkState.DOWN, f"stream ended: {e}")
 
     async def refresh(self, account_id: str | None = None) -> None:
-        """Re-list now (polled accounts) — the F5 key."""
+        """The F5 key: re-list now, and reconnect every link that is waiting to."""
         for aid, wake in self._wake.items():
             if account_id is None or aid == account_id:
                 wake.set()
+                venue = self.venues.get(aid)
+                if venue is not None:
+                    venue.reconnect_now()
 
     # --- cancels ------------------------------------------------------------------------------
 
