@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from app.core.errors import VenueError
@@ -16,6 +16,7 @@ log = logging.getLogger("app.desk.deadman")
 
 DEFAULT_TIMEOUT_S = 60  # Kraken suggests T=60 re-sent every 15-30 s (API-FACTS 6)
 DEFAULT_REFRESH_S = 20
+NO_SWITCH = "no dead man's switch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class DeadmanManager:
         refresh_s: float = DEFAULT_REFRESH_S,
         *,
         sleep: Sleep = asyncio.sleep,
+        left_out: Callable[[str], str | None] | None = None,
     ) -> None:
         """Make a manager over the desk's venues (read at each arm, so new accounts join).
 
@@ -56,6 +58,7 @@ class DeadmanManager:
             timeout_s: the server-side timer Kraken is given at each (re-)arm.
             refresh_s: how often the timer is re-sent while armed.
             sleep: how the refresh loop waits (``asyncio.sleep``).
+            left_out: why an account is not armed (e.g. its key cannot cancel), or None.
 
         Raises:
             ValueError: ``refresh_s`` is not shorter than ``timeout_s``.
@@ -66,6 +69,7 @@ class DeadmanManager:
         self.timeout_s = timeout_s
         self.refresh_s = refresh_s
         self._sleep = sleep
+        self._left_out = left_out or (lambda _account_id: None)
         self._task: asyncio.Task[None] | None = None
         self.states: dict[str, DeadmanState] = {}
         self.changed: Event[DeadmanState] = Event("deadman_changed")
@@ -83,7 +87,11 @@ class DeadmanManager:
     async def _arm_all(self, timeout_s: int) -> None:
         async def one(account_id: str, venue: Venue) -> None:
             if not venue.capabilities.deadman:
-                self._set(DeadmanState(account_id, False, supported=False, error="no dead man's switch"))
+                self._set(DeadmanState(account_id, False, supported=False, error=NO_SWITCH))
+                return
+            why = self._left_out(account_id)
+            if why is not None:
+                self._set(DeadmanState(account_id, False, supported=False, error=f"left out: {why}"))
                 return
             try:
                 status = await venue.arm_deadman(timeout_s)

@@ -46,8 +46,11 @@ class SimAccountsStore:
     ``check`` and ``connect`` build real Spot REST venues, so the dialog talks to the simulator.
     """
 
-    def __init__(self, desk: Desk, *, save_error: KeychainError | None = None) -> None:
+    def __init__(
+        self, desk: Desk, *, save_error: KeychainError | None = None, keychain_problem: str | None = None
+    ) -> None:
         self.desk = desk
+        self.problem = keychain_problem
         self.specs: dict[str, AccountSpec] = {}
         self.creds: dict[str, Credentials] = {}
         self.saved: list[tuple[AccountSpec, bool]] = []  # (spec, key given)
@@ -58,6 +61,9 @@ class SimAccountsStore:
 
     def list(self) -> list[AccountSpec]:
         return list(self.specs.values())
+
+    def keychain_problem(self) -> str | None:
+        return self.problem
 
     def save(self, spec: AccountSpec, api_key: str | None, secret: str | None) -> None:
         if self.save_error is not None:
