@@ -12,6 +12,7 @@ from typing import Any
 import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
+from keyring.backends.chainer import ChainerBackend
 
 from app.core.accounts import Credentials
 from app.core.errors import KeychainError, KeychainLocked, KeychainUnavailable
@@ -44,7 +45,7 @@ def refused_backend(backend: KeyringBackend) -> str | None:
         kind = "stores secrets in plain files" if name.startswith("keyrings.alt") else "keeps nothing"
         return f"the keyring backend {name} {kind}"
     chained = getattr(backend, "backends", None)
-    if "chainer" in name:
+    if isinstance(backend, ChainerBackend) or "chainer" in name.lower():
         usable = [b for b in chained or () if refused_backend(b) is None]
         if not usable:
             return f"the keyring backend {name} has no usable system keychain behind it"
