@@ -275,6 +275,7 @@ def _run_window(args: argparse.Namespace, session: Session) -> int:
 
         def show(summary: ReconcileSummary) -> None:
             window.bridge.activity_model.add_note(summary.text(), time.time())
+            log.debug("shown in Activity: %s", summary.text())
             window.show_message(summary.text().capitalize(), error=summary.unknown > 0)
 
         reconciler.summarized.connect(show)
@@ -329,7 +330,9 @@ def _run_command(args: argparse.Namespace, session: Session) -> int:
         answer = _hand_off(session, request, timeout)
         if answer is not None:
             return render(answer, as_json=args.json)
-        if time.monotonic() > deadline:
+        # A window that holds the profile and does not answer will not let go by itself; another
+        # command will, when it ends.
+        if time.monotonic() > deadline or session.profile.holder().get("kind") == "window":
             result = {
                 "command": request["cmd"],
                 "ok": False,
@@ -349,6 +352,15 @@ def _run_command(args: argparse.Namespace, session: Session) -> int:
                 account is None
                 or account in (spec.account_id, spec.name)
                 or (spec.name.casefold() == account.casefold())
+            )
+
+        specs = session.specs()
+        if account is not None and not any(only(s) for s in specs):
+            known = ", ".join(f"{s.account_id} ({s.name})" for s in specs) or "none"
+            error = f"{account!r} is not a connected account; accounts: {known}"
+            return render(
+                {"command": request["cmd"], "ok": False, "exit": EXIT_USAGE, "error": error},
+                as_json=args.json,
             )
 
         async def reconcile(desk: Desk) -> ReconcileSummary | None:

@@ -113,6 +113,7 @@ class InstanceServer(QObject):
                     answer = {"ok": False, "error": f"the command failed in the window: {why}"}
                 self._answer(sock, answer)
 
+            log.info("running the command line's %r on this window's desk", cmd)
             self._window.bridge.run(run(), f"command-{cmd}", what=f"the command {cmd!r}")
             self._window.show_message(f"Running a command-line request: {cmd}…")
 
