@@ -266,12 +266,15 @@ def _run_window(args: argparse.Namespace, session: Session) -> int:
 
     async def build_desk() -> Desk:
         desk = await session.build_desk()
-        held["keys"] = asyncio.create_task(check_keys(desk), name="key-checks")
         held["reconciler"] = _start_reconciler(desk)
         return desk
 
     async def on_ready(window: MainWindow) -> None:
         reconciler: Reconciler = held["reconciler"]
+        # A bridge task: the window waits for it, then cancels it, before the desk closes.
+        held["commands"].key_checks = window.bridge.run(
+            check_keys(window.bridge.desk), "key-checks", what="checking what the keys may do"
+        )
 
         def show(summary: ReconcileSummary) -> None:
             window.bridge.activity_model.add_note(summary.text(), time.time())
@@ -283,10 +286,11 @@ def _run_window(args: argparse.Namespace, session: Session) -> int:
             show(reconciler.summary)
         if args.crash_test:
             await screenshot_when_ready(window, None, 20.0)
-            _crash_test(session)
+            await _crash_test(session)
 
     def handler_for(desk: Desk) -> Callable[[dict[str, Any]], Any]:
-        return DeskCommands(desk, key_checks=held.get("keys")).handle
+        commands = held["commands"] = DeskCommands(desk)
+        return commands.handle
 
     try:
         return run_window(
@@ -304,8 +308,12 @@ def _run_window(args: argparse.Namespace, session: Session) -> int:
         lock.release()
 
 
-def _crash_test(session: Session) -> None:
-    creds = session.fixed[0][1] if session.fixed else None
+async def _crash_test(session: Session) -> None:
+    creds: Credentials | None = None
+    if session.fixed:
+        creds = session.fixed[0][1]
+    elif session.store is not None and session.store.list():
+        creds = await session.store.credentials(session.store.list()[0].account_id)
     held = f"key={creds.api_key} secret={creds.secret}" if creds else "no account"
     raise RuntimeError(f"--crash-test: an uncaught exception holding {held}")
 

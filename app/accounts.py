@@ -81,12 +81,16 @@ class ConfiguredAccounts:
             desk.set_key_check(spec.account_id, check)
         return check
 
+    async def credentials(self, account_id: str) -> Credentials | None:
+        """An account's stored key pair (from the keychain, off the loop)."""
+        return await asyncio.to_thread(self._keychain.load, account_id)
+
     async def connect(self, spec: AccountSpec) -> None:
         """(Re)connect ``spec`` on the desk with its stored key."""
         desk = self._desk()
         if desk is None:
             return
-        creds = await asyncio.to_thread(self._keychain.load, spec.account_id)
+        creds = await self.credentials(spec.account_id)
         if creds is None:
             raise ValueError(f"no key stored for {spec.name}")
         if spec.account_id in desk.venues:

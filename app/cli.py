@@ -184,7 +184,7 @@ class DeskCommands:
 
     def __init__(self, desk: Desk, *, key_checks: asyncio.Task[Any] | None = None) -> None:
         self.desk = desk
-        self._key_checks = key_checks
+        self.key_checks = key_checks  # the kill switch and the dead man's switch wait for it
 
     async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one request; the answer always has ``ok`` and ``exit`` (the exit status)."""
@@ -286,8 +286,8 @@ class DeskCommands:
         return exact[0] if exact else symbol
 
     async def _wait_keys(self) -> None:
-        if self._key_checks is not None and not self._key_checks.done():
-            await asyncio.wait([self._key_checks], timeout=KEY_CHECK_WAIT_S)
+        if self.key_checks is not None and not self.key_checks.done():
+            await asyncio.wait([self.key_checks], timeout=KEY_CHECK_WAIT_S)
 
     async def kill(self, wait_s: float) -> dict[str, Any]:
         """The kill switch: everything on every connected account whose key may cancel."""

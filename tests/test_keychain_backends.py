@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import cast
 
 import keyring.backends.fail
 import keyring.backends.null
@@ -27,29 +28,47 @@ SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa9
 
 
 def plaintext_backend() -> KeyringBackend:
-    """keyrings.alt is not installed here: a stand-in with its module name (all the check reads)."""
-    cls = type("PlaintextKeyring", (keyring.backends.null.Keyring,), {"__module__": "keyrings.alt.file"})
-    return cls()
+    """keyrings.alt is not installed here: a stand-in with its module name (all the check reads).
+
+    Not a KeyringBackend subclass: those register themselves with keyring's backend discovery
+    and would be picked by ``keyring.get_keyring()`` in later tests of this process.
+    """
+    cls = type(
+        "PlaintextKeyring",
+        (),
+        {
+            "__module__": "keyrings.alt.file",
+            "get_password": lambda self, service, user: None,
+            "set_password": lambda self, service, user, password: None,
+            "delete_password": lambda self, service, user: None,
+        },
+    )
+    return cast(KeyringBackend, cls())
 
 
-class OnlyRefusedChainer(ChainerBackend):
+def only_refused_chainer(monkeypatch: pytest.MonkeyPatch) -> KeyringBackend:
     """A chainer whose only backends are refused ones (as keyring builds when nothing else is viable)."""
-
-    backends: ClassVar = [keyring.backends.null.Keyring(), plaintext_backend()]
+    monkeypatch.setattr(ChainerBackend, "backends", [keyring.backends.null.Keyring(), plaintext_backend()])
+    return ChainerBackend()
 
 
 @pytest.mark.parametrize(
-    ("backend", "why"),
+    ("make", "why"),
     [
-        (keyring.backends.null.Keyring(), "keeps nothing"),
-        (keyring.backends.fail.Keyring(), "keeps nothing"),
-        (plaintext_backend(), "plain files"),
-        (OnlyRefusedChainer(), "no usable system keychain"),
+        (lambda _mp: keyring.backends.null.Keyring(), "keeps nothing"),
+        (lambda _mp: keyring.backends.fail.Keyring(), "keeps nothing"),
+        (lambda _mp: plaintext_backend(), "plain files"),
+        (only_refused_chainer, "no usable system keychain"),
     ],
+    ids=["null", "fail", "keyrings.alt", "chainer of refused"],
 )
 def test_refused_backends_save_nothing_and_say_what_to_do(
-    tmp_path: Path, backend: KeyringBackend, why: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make: Callable[[pytest.MonkeyPatch], KeyringBackend],
+    why: str,
 ) -> None:
+    backend = make(monkeypatch)
     assert why in (refused_backend(backend) or "")
     kc = Keychain(backend)
     with pytest.raises(KeychainUnavailable, match="GNOME Keyring"):
