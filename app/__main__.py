@@ -271,9 +271,27 @@ def _run_window(args: argparse.Namespace, session: Session) -> int:
 
     async def on_ready(window: MainWindow) -> None:
         reconciler: Reconciler = held["reconciler"]
+
         # A bridge task: the window waits for it, then cancels it, before the desk closes.
+        async def probe_keys() -> None:
+            checks = await check_keys(window.bridge.desk)
+            name = window.bridge.account_name
+            more = [name(a) for a, c in checks.items() if c.more_than_needed]
+            cannot = [name(a) for a, c in checks.items() if c.list_only]
+            if cannot:
+                window.show_message(
+                    f"{', '.join(cannot)}: the key can list but not cancel; left out of the kill switch "
+                    "and the dead man's switch (File > Accounts).",
+                    error=True,
+                )
+            elif more:
+                window.show_message(
+                    f"{', '.join(more)}: the key may also place orders or withdraw; a query + cancel "
+                    "key is recommended (File > Accounts)."
+                )
+
         held["commands"].key_checks = window.bridge.run(
-            check_keys(window.bridge.desk), "key-checks", what="checking what the keys may do"
+            probe_keys(), "key-checks", what="checking what the keys may do"
         )
 
         def show(summary: ReconcileSummary) -> None:

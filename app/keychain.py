@@ -42,8 +42,11 @@ def refused_backend(backend: KeyringBackend) -> str | None:
     """
     name = f"{type(backend).__module__}.{type(backend).__qualname__}"
     if name.startswith(REFUSED_MODULES):
-        kind = "stores secrets in plain files" if name.startswith("keyrings.alt") else "keeps nothing"
-        return f"the keyring backend {name} {kind}"
+        if name.startswith("keyrings.alt"):
+            return f"the keyring backend {name} stores secrets in plain files"
+        if name.startswith("keyring.backends.fail"):
+            return f"the keyring backend {name}: no system keychain was found"
+        return f"the keyring backend {name} keeps nothing"
     chained = getattr(backend, "backends", None)
     if isinstance(backend, ChainerBackend) or "chainer" in name.lower():
         usable = [b for b in chained or () if refused_backend(b) is None]

@@ -56,7 +56,7 @@ def only_refused_chainer(monkeypatch: pytest.MonkeyPatch) -> KeyringBackend:
     ("make", "why"),
     [
         (lambda _mp: keyring.backends.null.Keyring(), "keeps nothing"),
-        (lambda _mp: keyring.backends.fail.Keyring(), "keeps nothing"),
+        (lambda _mp: keyring.backends.fail.Keyring(), "no system keychain was found"),
         (lambda _mp: plaintext_backend(), "plain files"),
         (only_refused_chainer, "no usable system keychain"),
     ],
