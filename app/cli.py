@@ -319,21 +319,31 @@ class DeskCommands:
             st = self.desk.status.get(aid)
             if st is not None and st.link is LinkState.DOWN:
                 problems.append(f"{st.name} is down: {st.detail}")
-        if not plan.requests:
+        if not plan.requests and not intent.orders:
             empty: dict[str, Any] = {"command": command, "intent": intent.describe(), "outcomes": []}
             empty.update(summary="nothing to cancel", problems=problems)
             return _finish(empty, ok=not problems)
-        report = await self.desk.cancel(intent, plan)
+        coord = self.desk.coordinator
+        # Orders already being cancelled are not sent again (the planner leaves them out): their
+        # outcome is the attempt's that is on them.
+        busy = [o for o in intent.orders if all(o not in r.orders for r in plan.requests)]
+        report = (
+            await self.desk.cancel(intent, plan) if plan.requests else CancelReport("-", intent.describe())
+        )
         tracked = [o for r in plan.requests for o in r.orders]
         await self._settle(report.attempt, tracked, wait_s)
+        for o in busy:
+            e = coord.entry(o.key)
+            if e is not None:
+                await self._settle(e.attempt, [o], wait_s)
         outcomes: list[dict[str, Any]] = []
         counts: Counter[CancelState] = Counter()
-        for o in tracked:
-            e = self.desk.coordinator.entry(o.key)
+        for o in [*tracked, *busy]:
+            e = coord.entry(o.key)
             state = e.state if e is not None else CancelState.UNKNOWN
             reason = e.reason if e is not None else "no ledger entry"
             if e is not None and e.attempt != report.attempt:
-                reason = f"taken over by attempt {e.attempt}: {reason or ''}".strip()
+                reason = f"cancelled by attempt {e.attempt}: {reason or ''}".strip(": ")
             counts[state] += 1
             outcomes.append(
                 {
@@ -378,6 +388,12 @@ class DeskCommands:
         await self._wait_keys()
         ids = [self.account(account)] if account else list(self.desk.venues)
         may = set(self.desk.cancel_account_ids())
+        stopped = False
+        if seconds == 0 and account is None and self.desk.deadman.armed:
+            # The window keeps its own switch re-armed: a disarm for every account ends that too,
+            # or it would be armed again within seconds.
+            await self.desk.deadman.disarm()
+            stopped = True
         results: list[dict[str, Any]] = []
         problems: list[str] = []
         ok = True
@@ -411,6 +427,8 @@ class DeskCommands:
                 problems.append(f"{self._name(row['account'])}: {row['error']}")
                 if account is not None:
                     ok = False  # the one account asked for cannot be armed
+        if stopped:
+            problems.append("the window's dead man's switch was on: it is off now")
         if self.desk.deadman.armed and seconds:
             problems.append(
                 "the window's dead man's switch is on: it re-arms with its own timeout "
@@ -462,7 +480,13 @@ async def run_on_own_desk(
             answers (returns the summary to print).
     """
     desk = await build_desk()
-    key_checks = asyncio.create_task(check_keys(desk), name="key-checks")
+    # The kill switch and the dead man's switch leave out keys that cannot cancel: probe first
+    # (the probes would only spend Kraken's call counter for the other commands).
+    key_checks = (
+        asyncio.create_task(check_keys(desk), name="key-checks")
+        if request["cmd"] in ("kill", "deadman")
+        else None
+    )
     try:
         if not desk.venues:
             problems = [f"{st.name}: {st.detail}" for st in desk.status.values()]
@@ -479,8 +503,9 @@ async def run_on_own_desk(
             result["previous_session"] = previous.text()
         return result
     finally:
-        key_checks.cancel()
-        await asyncio.gather(key_checks, return_exceptions=True)
+        if key_checks is not None:
+            key_checks.cancel()
+            await asyncio.gather(key_checks, return_exceptions=True)
         await desk.aclose()
 
 
