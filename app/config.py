@@ -18,6 +18,15 @@ log = logging.getLogger("app.config")
 _SECRET_WORDS = ("secret", "api_key", "apikey", "password", "private")
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the user only (0600 whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        if hasattr(os, "fchmod"):
+            os.fchmod(f.fileno(), 0o600)  # an older file keeps its mode through O_TRUNC
+        f.write(text)
+
+
 def spec_to_json(spec: AccountSpec) -> dict[str, Any]:
     """An AccountSpec as plain JSON data."""
     data = asdict(spec)
@@ -82,7 +91,8 @@ class ConfigFile:
             for key in spec.options:
                 if any(w in key.lower() for w in _SECRET_WORDS):
                     raise ValueError(f"option {key!r} looks like a secret: secrets belong in the keychain")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"accounts": [spec_to_json(s) for s in accounts]}, indent=2))
+        text = json.dumps({"accounts": [spec_to_json(s) for s in accounts]}, indent=2)
+        write_private(tmp, text)
         os.replace(tmp, self.path)

@@ -12,9 +12,11 @@ from typing import Any
 import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
+from keyring.backends.chainer import ChainerBackend
 
 from app.core.accounts import Credentials
 from app.core.errors import KeychainError, KeychainLocked, KeychainUnavailable
+from app.logsafe import register_secret
 
 log = logging.getLogger("app.keychain")
 
@@ -26,8 +28,31 @@ WHAT_TO_DO = (
     "in a desktop session with D-Bus; on Windows and macOS the system keychain is used."
 )
 
-# Backends that store secrets in plain files: refused even if someone installed them.
-_PLAINTEXT_MODULES = ("keyrings.alt",)
+# Backends that store secrets in plain files, or nowhere, or fail: refused even if someone
+# installed or configured them (PYTHON_KEYRING_BACKEND, keyringrc.cfg). ``keyring.backends.null``
+# silently forgets what it is given: a key "saved" there would be lost without a word.
+REFUSED_MODULES = ("keyrings.alt", "keyring.backends.null", "keyring.backends.fail")
+
+
+def refused_backend(backend: KeyringBackend) -> str | None:
+    """Why ``backend`` may not hold API keys, or None when it may.
+
+    A chainer is refused when none of its backends is acceptable (it would pass calls on to a
+    refused one).
+    """
+    name = f"{type(backend).__module__}.{type(backend).__qualname__}"
+    if name.startswith(REFUSED_MODULES):
+        if name.startswith("keyrings.alt"):
+            return f"the keyring backend {name} stores secrets in plain files"
+        if name.startswith("keyring.backends.fail"):
+            return f"the keyring backend {name}: no system keychain was found"
+        return f"the keyring backend {name} keeps nothing"
+    chained = getattr(backend, "backends", None)
+    if isinstance(backend, ChainerBackend) or "chainer" in name.lower():
+        usable = [b for b in chained or () if refused_backend(b) is None]
+        if not usable:
+            return f"the keyring backend {name} has no usable system keychain behind it"
+    return None
 
 
 class Keychain:
@@ -56,14 +81,11 @@ class Keychain:
         """Raise if no safe keychain is usable.
 
         Raises:
-            KeychainUnavailable: no backend, or only a plaintext one.
+            KeychainUnavailable: no backend, or only a plaintext, null or failing one.
         """
-        b = self.backend
-        name = self.backend_name()
-        if name.startswith("keyring.backends.fail") or name.startswith(_PLAINTEXT_MODULES):
-            raise KeychainUnavailable(f"No usable system keychain (backend {name}). {WHAT_TO_DO}")
-        if "chainer" in name and not getattr(b, "backends", None):
-            raise KeychainUnavailable(f"No usable system keychain. {WHAT_TO_DO}")
+        why = refused_backend(self.backend)
+        if why is not None:
+            raise KeychainUnavailable(f"No usable system keychain ({why}). {WHAT_TO_DO}")
 
     def _call(self, what: str, fn: Any, *args: Any) -> Any:
         self.check()
@@ -85,6 +107,7 @@ class Keychain:
         Raises:
             KeychainError: the keychain is missing, locked or refused.
         """
+        register_secret(creds.api_key, creds.secret)
         blob = json.dumps({"key": creds.api_key, "secret": creds.secret})
         self._call("save the key", self.backend.set_password, SERVICE, account_id, blob)
 
@@ -99,11 +122,13 @@ class Keychain:
             return None
         try:
             data = json.loads(blob)
-            return Credentials(str(data["key"]), str(data["secret"]))
+            creds = Credentials(str(data["key"]), str(data["secret"]))
         except (ValueError, KeyError, TypeError):
             raise KeychainError(
                 f"The keychain entry of {account_id!r} is damaged: enter the key again."
             ) from None
+        register_secret(creds.api_key, creds.secret)
+        return creds
 
     def delete(self, account_id: str) -> None:
         """Remove an account's entry (no error if there is none).

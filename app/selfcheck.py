@@ -116,6 +116,29 @@ def _paths(report: Report) -> None:
         report.item(key, f"{path}{'' if path.exists() else '  (not created yet)'}")
 
 
+def _protection(report: Report) -> None:
+    """Crash-dump protection of this process (``app.hardening``) and the folders' modes."""
+    from app.hardening import dumpable
+    from app.paths import default_paths
+
+    report.head("protection")
+    if sys.platform != "win32":
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        report.item(
+            "core dumps", "off (RLIMIT_CORE 0)" if soft == 0 else f"allowed (RLIMIT_CORE {soft}/{hard})"
+        )
+    can_dump = dumpable()
+    if can_dump is not None:
+        report.item("dumpable", "no (PR_SET_DUMPABLE 0)" if not can_dump else "yes")
+    paths = default_paths()
+    for key, folder in (("config dir mode", paths.config_dir), ("data dir mode", paths.data_dir)):
+        if folder.exists() and sys.platform != "win32":
+            mode = folder.stat().st_mode & 0o777
+            report.item(key, f"{mode:04o}" + ("" if mode & 0o077 == 0 else "  (repaired to 0700 at start)"))
+
+
 def _keychain(report: Report) -> None:
     import keyring.errors
 
@@ -288,7 +311,7 @@ def run_self_check(out: TextIO | None = None) -> int:
         platform plugin missing or not loadable).
     """
     report = Report()
-    for section in (_runtime, _paths, _keychain, _qt):
+    for section in (_runtime, _paths, _protection, _keychain, _qt):
         try:
             section(report)
         except Exception as e:  # a broken section must not hide the others

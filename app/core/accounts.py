@@ -63,9 +63,28 @@ class LinkState(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class KeyCheck:
-    """What a key was found able to do, by harmless probes. None = could not tell."""
+    """What a key was found able to do, by harmless probes. None = could not tell.
+
+    ``can_trade`` (place orders), ``can_withdraw`` and ``can_query_funds`` are more than the
+    console needs: a key with trade or withdraw rights gets a recommendation to use a
+    query + cancel key instead.
+    """
 
     can_query: bool | None
     can_cancel: bool | None
     can_websocket: bool | None = None
     notes: tuple[str, ...] = ()
+    can_trade: bool | None = None
+    can_withdraw: bool | None = None
+    can_query_funds: bool | None = None
+
+    @property
+    def list_only(self) -> bool:
+        """It can list orders but was refused a cancel: left out of the kill switch and the
+        dead man's switch."""
+        return self.can_cancel is False
+
+    @property
+    def more_than_needed(self) -> bool:
+        """It may place orders or move funds, which this console never does."""
+        return bool(self.can_trade or self.can_withdraw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -42,7 +43,18 @@ CREATE TABLE IF NOT EXISTS transitions (
     latency_ms REAL
 );
 CREATE INDEX IF NOT EXISTS transitions_order ON transitions(account, order_id);
+CREATE INDEX IF NOT EXISTS transitions_attempt ON transitions(attempt);
 """
+
+# An order whose last transition is one of these was left in flight or unknown: a restart
+# re-checks it with the venue (DESIGN.md: "a restart reconciles what the audit log shows unsettled").
+UNSETTLED_STATES = (
+    CancelState.QUEUED,
+    CancelState.WAITING,
+    CancelState.SENT,
+    CancelState.ACKNOWLEDGED,
+    CancelState.UNKNOWN,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +67,21 @@ class Transition:
     reason: str | None = None
     form: str | None = None
     latency_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnsettledOrder:
+    """An order whose last audited transition left its cancel in flight or unknown."""
+
+    attempt: str
+    account: str
+    venue: str
+    order_id: str
+    client_id: str | None
+    symbol: str | None
+    state: CancelState
+    reason: str | None
+    at: float
 
 
 class AuditLog:
@@ -74,7 +101,9 @@ class AuditLog:
         self._clock = clock
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Private from birth: SQLite gives its -wal and -shm files the database's mode.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -137,6 +166,47 @@ class AuditLog:
             (account, order_id),
         )
         return [(str(s), r) for s, r in cur.fetchall()]
+
+    def unsettled_orders(self) -> list[UnsettledOrder]:
+        """Every order whose last transition is queued, waiting, sent, acknowledged or unknown,
+        oldest first (at start-up: what earlier sessions left unsettled)."""
+        marks = ",".join("?" for _ in UNSETTLED_STATES)
+        cur = self._db.execute(
+            "SELECT t.attempt, t.account, t.venue, t.order_id, t.client_id, t.symbol, t.state, t.reason, t.at"
+            " FROM transitions t JOIN (SELECT MAX(id) AS id FROM transitions GROUP BY account, order_id)"
+            f" last ON t.id = last.id WHERE t.state IN ({marks}) ORDER BY t.id",
+            [s.value for s in UNSETTLED_STATES],
+        )
+        return [
+            UnsettledOrder(str(a), str(acc), str(v), str(oid), cid, sym, CancelState(st), why, float(at))
+            for a, acc, v, oid, cid, sym, st, why, at in cur.fetchall()
+        ]
+
+    def unsettled_actions(self) -> list[str]:
+        """Attempt ids of actions that began and never ended (no ``settled_at``), oldest first."""
+        cur = self._db.execute("SELECT attempt FROM actions WHERE settled_at IS NULL ORDER BY at")
+        return [str(a) for (a,) in cur.fetchall()]
+
+    def attempt_states(self, attempt: str) -> dict[tuple[str, str], CancelState]:
+        """The last state of each order an attempt touched, by (account, order id)."""
+        cur = self._db.execute(
+            "SELECT account, order_id, state FROM transitions WHERE attempt=? ORDER BY id", (attempt,)
+        )
+        return {(str(a), str(o)): CancelState(st) for a, o, st in cur.fetchall()}
+
+    def settle_action(self, attempt: str, summary: str) -> None:
+        """Close an action a previous session left open (its orders were re-checked)."""
+        self._write(
+            "UPDATE actions SET summary=?, settled_at=? WHERE attempt=? AND settled_at IS NULL",
+            [(summary, self._clock(), attempt)],
+        )
+
+    def action(self, attempt: str) -> tuple[str, str | None, float | None] | None:
+        """(intent, summary, settled_at) of an action, or None."""
+        row = self._db.execute(
+            "SELECT intent, summary, settled_at FROM actions WHERE attempt=?", (attempt,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), row[1], row[2])
 
     def close(self) -> None:
         """Close the database."""

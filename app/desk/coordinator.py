@@ -195,6 +195,9 @@ class CancelCoordinator:
         self._sleep = sleep
         self._recheck_wait = recheck_wait
         self._ids = itertools.count(1)
+        # Set by the composition root (e.g. "3fa9-"): keeps attempt ids unique across runs, such
+        # as two command-line runs in the same second writing to one audit log.
+        self.session = ""
         self._entries: dict[OrderKey, LedgerEntry] = {}
         self._actions: dict[str, _Action] = {}
         self._resolvers: dict[str, asyncio.Task[None]] = {}
@@ -202,6 +205,23 @@ class CancelCoordinator:
         self.transitioned: Event[list[LedgerEntry]] = Event("cancel_transitioned")
         self.progressed: Event[ActionProgress] = Event("cancel_progressed")
         self.settled: Event[CancelReport] = Event("cancel_settled")
+
+    def adopt_unknown(self, adopted: Iterable[tuple[str, Order]], reason: str) -> list[LedgerEntry]:
+        """Take over orders an earlier session left unsettled, as ``unknown`` under their old
+        attempt ids (audited); they are re-checked like every unknown order (``app.desk.reconcile``)."""
+        now = self._wall_clock()
+        entries = [
+            LedgerEntry(attempt, o, CancelState.UNKNOWN, reason, now)
+            for attempt, o in adopted
+            if o.key not in self._entries
+        ]
+        self._entries.update((e.order.key, e) for e in entries)
+        if entries:
+            self._audit.record(Transition(e.attempt, e.order, e.state, e.reason) for e in entries)
+            self.transitioned.emit(entries)
+            for account_id in {e.order.account_id for e in entries}:
+                self._start_resolver(account_id)
+        return entries
 
     def entry(self, key: OrderKey) -> LedgerEntry | None:
         """The latest ledger entry of an order."""
@@ -372,7 +392,7 @@ class CancelCoordinator:
             unknown when it returns are re-checked in the background.
         """
         plan = plan if plan is not None else self.plan(intent)
-        attempt = f"A{int(self._wall_clock())}-{next(self._ids)}"
+        attempt = f"A{int(self._wall_clock())}-{self.session}{next(self._ids)}"
         report = CancelReport(attempt, intent.describe(), len(plan.requests), plan.order_count)
         urgent = intent.scope in URGENT_SCOPES
         t0 = self._clock()

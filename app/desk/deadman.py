@@ -19,6 +19,7 @@ log = logging.getLogger("app.desk.deadman")
 DEFAULT_TIMEOUT_S = 60  # Kraken suggests T=60 re-sent every 15-30 s (API-FACTS 6)
 DEFAULT_REFRESH_S = 20
 DISARM_WAIT_S = 5.0  # how long quitting waits for Kraken to acknowledge a disarm
+NO_SWITCH = "no dead man's switch on this venue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ class DeadmanManager:
     deadline and when it was heard; a failed refresh is shown at once with the deadline Kraken
     still holds (the server timer keeps running and will fire then); disarm sends timeout 0 and
     says, per account, whether Kraken acknowledged it. Venues without a switch (Prime) are
-    reported unsupported, never silently skipped; accounts ``may_arm`` refuses (a key that cannot
+    reported unsupported, never silently skipped; accounts ``left_out`` refuses (a key that cannot
     cancel) are reported left out. A bug in one venue never stops the refresh loop.
     """
 
@@ -88,7 +89,7 @@ class DeadmanManager:
         *,
         sleep: Sleep = asyncio.sleep,
         wall_clock: Clock = time.time,
-        may_arm: Callable[[str], str | None] | None = None,
+        left_out: Callable[[str], str | None] | None = None,
     ) -> None:
         """Make a manager over the desk's venues (read at each arm, so new accounts join).
 
@@ -98,7 +99,7 @@ class DeadmanManager:
             refresh_s: how often the timer is re-sent while armed.
             sleep: how the refresh loop waits (``asyncio.sleep``).
             wall_clock: epoch seconds, for acknowledgement times and the fallback deadline.
-            may_arm: why an account must be left out (None: arm it), e.g. its key cannot cancel.
+            left_out: why an account must be left out (None: arm it), e.g. its key cannot cancel.
 
         Raises:
             ValueError: ``refresh_s`` is not shorter than ``timeout_s``.
@@ -110,7 +111,7 @@ class DeadmanManager:
         self.refresh_s = refresh_s
         self._sleep = sleep
         self._wall = wall_clock
-        self.may_arm = may_arm
+        self.left_out = left_out
         self._task: asyncio.Task[None] | None = None
         self.states: dict[str, DeadmanState] = {}
         self.changed: Event[DeadmanState] = Event("deadman_changed")
@@ -132,11 +133,9 @@ class DeadmanManager:
     async def _arm_one(self, account_id: str, venue: Venue, timeout_s: int) -> None:
         previous = self.states.get(account_id)
         if not venue.capabilities.deadman:
-            self._set(
-                DeadmanState(account_id, False, supported=False, error="no dead man's switch on this venue")
-            )
+            self._set(DeadmanState(account_id, False, supported=False, error=NO_SWITCH))
             return
-        why_not = self.may_arm(account_id) if self.may_arm is not None and timeout_s > 0 else None
+        why_not = self.left_out(account_id) if self.left_out is not None and timeout_s > 0 else None
         if why_not is not None:
             self._set(DeadmanState(account_id, False, left_out=why_not))
             return

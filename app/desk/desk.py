@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from app.core.accounts import AccountSpec, LinkState
+from app.core.accounts import AccountSpec, KeyCheck, LinkState
 from app.core.errors import AuthError, PermissionDenied, VenueError
 from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
@@ -55,6 +55,7 @@ class AccountStatus:
     live_at: float | None = None
     retry_at: float | None = None
     kraken: VenueStatus | None = None
+    can_cancel: bool | None = None  # the key probe's word: False = it can list but not cancel
 
     @property
     def stale(self) -> bool:
@@ -163,7 +164,8 @@ class Desk:
             sleep=sleep,
             recheck_wait=poll_wait,
         )
-        self.deadman = DeadmanManager(self.venues, sleep=sleep)
+        self.key_checks: dict[str, KeyCheck] = {}  # each account's last key probe
+        self.deadman = DeadmanManager(self.venues, sleep=sleep, left_out=self._left_out)
         self.poll_interval_s = poll_interval_s
         self._wall_clock = wall_clock
         self._sleep = sleep
@@ -191,8 +193,16 @@ class Desk:
             raise ValueError(f"account {spec.account_id!r} is already connected")
         self.specs[spec.account_id] = spec
         self.venues[spec.account_id] = venue
+        check = self.key_checks.get(spec.account_id)
         self._set_status(
-            AccountStatus(spec.account_id, spec.name, spec.venue, LinkState.CONNECTING, "connecting")
+            AccountStatus(
+                spec.account_id,
+                spec.name,
+                spec.venue,
+                LinkState.CONNECTING,
+                "connecting",
+                can_cancel=check.can_cancel if check else None,
+            )
         )
         self._wake[spec.account_id] = asyncio.Event()
         account_id = spec.account_id
@@ -205,6 +215,22 @@ class Desk:
         self._status_tasks[account_id] = asyncio.create_task(
             self._watch_kraken(account_id, venue), name=f"kraken-status-{account_id}"
         )
+
+    def set_key_check(self, account_id: str, check: KeyCheck) -> None:
+        """Keep an account's key probe: a key that cannot cancel is shown so and left out of
+        the kill switch and the dead man's switch."""
+        self.key_checks[account_id] = check
+        st = self.status.get(account_id)
+        if st is not None:
+            self._set_status(replace(st, can_cancel=check.can_cancel))
+
+    def cancel_account_ids(self) -> tuple[str, ...]:
+        """Connected accounts whose key may cancel (or was not found unable to)."""
+        return tuple(a for a in self.venues if self._left_out(a) is None)
+
+    def _left_out(self, account_id: str) -> str | None:
+        check = self.key_checks.get(account_id)
+        return "its key cannot cancel" if check is not None and check.list_only else None
 
     def report_problem(self, spec: AccountSpec, detail: str) -> None:
         """Show an account that could not be connected (e.g. its key is unreadable) as down."""
@@ -233,6 +259,7 @@ class Desk:
         if venue is not None:
             await venue.aclose()
         self.specs.pop(account_id, None)
+        self.key_checks.pop(account_id, None)
         self.status.pop(account_id, None)
         self._wake.pop(account_id, None)
         self.store.drop_account(account_id)

@@ -192,14 +192,21 @@ class CancelFlow(QObject):
 
     def kill_switch(self) -> None:
         """Cancel everything on every connected account (Ctrl+Shift+K)."""
-        accounts = tuple(self._bridge.desk.venues)
+        desk = self._bridge.desk
+        accounts = desk.cancel_account_ids()  # keys that cannot cancel are left out
+        left_out = [a for a in desk.venues if a not in accounts]
         if not accounts:
-            self.message.emit("No account is connected.")
+            self.message.emit(
+                "No account that can cancel is connected." if left_out else "No account is connected."
+            )
             return
         # Name every account: one with no known order may still have new ones (cancel-all).
         intent = CancelIntent(Scope.EVERYTHING, account_ids=accounts)
         plan = self._bridge.plan(intent)
         n = len(accounts)
+        warning = [
+            f"⚠ Left out: {self._bridge.account_name(a)}: its key can list but not cancel." for a in left_out
+        ]
         self._confirm(
             intent,
             plan,
@@ -207,6 +214,7 @@ class CancelFlow(QObject):
             f"Kill switch: cancel ALL orders on {n} account{'s' if n != 1 else ''}?",
             danger=True,
             confirm_text="Cancel everything",
+            warning=warning,
         )
 
     # --- confirmation -----------------------------------------------------------------------------
@@ -220,6 +228,7 @@ class CancelFlow(QObject):
         *,
         danger: bool = False,
         confirm_text: str = "Cancel orders",
+        warning: Sequence[str] = (),
     ) -> None:
         if not plan.requests:
             self.message.emit(f"Nothing to cancel ({intent.describe()}).")
@@ -229,7 +238,7 @@ class CancelFlow(QObject):
         dialog = ConfirmCancelDialog(
             title,
             headline,
-            describe_plan(plan, self._bridge),
+            [*describe_plan(plan, self._bridge), *warning],
             confirm_text=confirm_text,
             danger=danger,
             parent=self._window,

@@ -18,12 +18,15 @@ from app.desk.desk import Desk
 from app.ui.bridge import DeskBridge
 from app.ui.dialogs import AccountsStore
 from app.ui.gc_guard import MainThreadCollector
+from app.ui.instance_server import CommandHandler, InstanceServer
 from app.ui.main_window import MainWindow
 
 log = logging.getLogger("app.ui.app")
 
 DeskSource = Desk | Callable[[], Awaitable[Desk]]
 ReadyHook = Callable[[MainWindow], Awaitable[None] | None]
+# The profile's local socket, and what answers the command line's requests on the window's desk.
+SingleInstance = tuple[str, Callable[[Desk], CommandHandler | None]]
 
 DEFAULT_SCREENSHOT_WAIT_S = 15.0
 CANCEL_GRACE_S = 5.0  # how long closing waits for cancels in flight before abandoning them
@@ -101,6 +104,7 @@ async def serve_window(
     quit_after: float | None = None,
     on_ready: ReadyHook | None = None,
     close_desk: bool = True,
+    single_instance: SingleInstance | None = None,
 ) -> int:
     """Run the window until it is closed (the coroutine behind ``run_window``).
 
@@ -112,12 +116,17 @@ async def serve_window(
             listing before grabbing anyway).
         on_ready: called with the shown window (may be async).
         close_desk: close the desk (its venues) when the window closes.
+        single_instance: listen on this local socket for other starts and command-line requests.
 
     Returns:
         The exit status: 0, or 1 when a screenshot was asked and the listing never came.
     """
     the_desk = desk if isinstance(desk, Desk) else await desk()
     window = open_window(the_desk, accounts_store=accounts_store)
+    server = None
+    if single_instance is not None:
+        server = InstanceServer(window, single_instance[0], single_instance[1](the_desk))
+        server.listen()
     closed = asyncio.Event()
     window.closed.connect(closed.set)
     status = 0
@@ -137,6 +146,8 @@ async def serve_window(
             window.close()
         await closed.wait()
     finally:
+        if server is not None:
+            server.close()
         window.age_timer.stop()
         if window.gc_collector is not None:
             window.gc_collector.stop()
@@ -159,6 +170,7 @@ def run_window(
     on_ready: ReadyHook | None = None,
     close_desk: bool = True,
     argv: Sequence[str] | None = None,
+    single_instance: SingleInstance | None = None,
 ) -> int:
     """Create the QApplication and the qasync loop, run the window until closed, and clean up.
 
@@ -171,6 +183,7 @@ def run_window(
         on_ready: called with the shown window.
         close_desk: close the desk's venues when the window closes.
         argv: Qt's command line (default ``sys.argv``).
+        single_instance: the profile's socket address and command handler (``app.instance``).
 
     Returns:
         The process exit status.
@@ -188,5 +201,6 @@ def run_window(
                 quit_after=quit_after,
                 on_ready=on_ready,
                 close_desk=close_desk,
+                single_instance=single_instance,
             )
         )

@@ -39,7 +39,10 @@ from PySide6.QtWidgets import (
 from app.core.accounts import AccountSpec, KeyCheck, Transport
 from app.core.errors import KeychainError
 from app.core.orders import VenueKind
+from app.desk.keys import RECOMMENDATION
+from app.desk.keys import warnings as key_warnings
 from app.desk.venues import DESCRIPTORS, EndpointRole, descriptor
+from app.logsafe import register_secret
 from app.ui.bridge import DeskBridge
 
 log = logging.getLogger("app.ui.dialogs")
@@ -60,6 +63,13 @@ class AccountsStore(Protocol):
 
     def list(self) -> list[AccountSpec]:
         """Every configured account."""
+        ...
+
+    def keychain_problem(self) -> str | None:
+        """Why keys cannot be saved now (no usable keychain, or it is locked), or None.
+
+        May block (D-Bus, an unlock prompt): the dialog calls it in a worker thread as it opens.
+        """
         ...
 
     def save(self, spec: AccountSpec, api_key: str | None, secret: str | None) -> None:
@@ -94,14 +104,8 @@ class AccountsStore(Protocol):
         ...
 
 
-RECOMMENDATION = (
-    "Recommended: a key with only the query permissions (open orders) and 'Cancel & close orders'. "
-    "This console never places orders, trades or withdraws, so it needs nothing more."
-)
-
-
-def describe_key_check(check: KeyCheck) -> str:
-    """One line per capability, then the venue's notes, then our recommendation."""
+def describe_key_check(check: KeyCheck, venue: VenueKind | None = None) -> str:
+    """One line per capability, then the venue's notes, warnings, and our recommendation."""
 
     def yn(value: bool | None) -> str:
         return {True: "yes", False: "no", None: "could not tell"}[value]
@@ -110,10 +114,12 @@ def describe_key_check(check: KeyCheck) -> str:
         f"Query open orders: {yn(check.can_query)}",
         f"Cancel orders: {yn(check.can_cancel)}",
         f"WebSocket access: {yn(check.can_websocket)}",
+        f"Place orders: {yn(check.can_trade)}",
+        f"Withdraw funds: {yn(check.can_withdraw)}",
+        f"Query funds: {yn(check.can_query_funds)}",
     ]
     lines.extend(check.notes)
-    if check.can_cancel is False:
-        lines.append("This key cannot cancel: the console can only show its orders.")
+    lines.extend(w for w in key_warnings(check, venue) if w != RECOMMENDATION)
     lines.append(RECOMMENDATION)
     return "\n".join(lines)
 
@@ -382,6 +388,7 @@ class AccountEditDialog(QDialog):
             self.error_label.show()
             return
         key, secret = self.key_edit.text().strip(), self.secret_edit.text().strip()
+        register_secret(key, secret)  # kept out of every log line from now on (app.logsafe)
         self._credentials = (key, secret) if key and secret else None
         self.key_edit.clear()
         self.secret_edit.clear()
@@ -467,10 +474,32 @@ class AccountsDialog(QDialog):
         self.list.currentRowChanged.connect(self._selection_changed)
         self.resize(620, 380)
         self.reload()
+        self.keychain_problem: str | None = None
         if not self._specs:
             # A first account is the only thing to do here: Enter/Space adds it.
             self.add_button.setFocus()
             self.status.setText("No accounts yet. Add… asks for a name, the venue, the API key and secret.")
+        # Before the trader types a key: is there a keychain to put it in?
+        self.keychain_checked = self._bridge.run(
+            self.check_keychain(), "keychain-check", what="checking the keychain"
+        )
+
+    async def check_keychain(self) -> str | None:
+        """Ask the store whether keys can be saved; if not, say why and disable Add.
+
+        Returns:
+            The problem, or None when the keychain is usable.
+        """
+        problem = await asyncio.to_thread(self._store.keychain_problem)
+        self.keychain_problem = problem
+        try:
+            self.add_button.setEnabled(problem is None)
+            if problem is not None:
+                self.add_button.setToolTip("No usable keychain: API keys cannot be stored.")
+                self._show(f"Keys cannot be saved: {problem}", error=True)
+        except RuntimeError:  # the dialog was closed (and deleted) while the keychain answered
+            pass
+        return problem
 
     def reload(self) -> None:
         """Re-read the accounts from the store."""
@@ -559,7 +588,8 @@ class AccountsDialog(QDialog):
                 return None
             self._show(f"Saved {spec.name}. Checking what the key can do…")
             check = await self._store.check(spec, creds[0], creds[1])
-            self._show(f"Saved {spec.name}.\n{describe_key_check(check)}", error=check.can_cancel is False)
+            text = f"Saved {spec.name}.\n{describe_key_check(check, spec.venue)}"
+            self._show(text, error=check.can_cancel is False)
             return check
         finally:
             self.busy_changed.emit(False)

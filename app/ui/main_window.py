@@ -30,7 +30,7 @@ from app.core.ledger import CancelState
 from app.core.orders import Order
 from app.core.plan import CancelIntent, Plan
 from app.desk.coordinator import CancelReport, LedgerEntry
-from app.desk.deadman import DeadmanState
+from app.desk.deadman import NO_SWITCH, DeadmanState
 from app.desk.desk import AccountStatus
 from app.ui import theme
 from app.ui.about import HelpActions
@@ -456,12 +456,20 @@ class MainWindow(QMainWindow):
             dm = self.bridge.desk.deadman
             states = list(dm.states.values())
             name = self.bridge.account_name
-            done = [name(s.account_id) for s in states if s.supported and not s.error]
-            none = [name(s.account_id) for s in states if not s.supported]
+            done = [name(s.account_id) for s in states if s.armed and not s.error]
+            none = [name(s.account_id) for s in states if not s.supported and s.error == NO_SWITCH]
+            left = [f"{name(s.account_id)} (left out: {s.left_out})" for s in states if s.left_out]
+            left += [
+                f"{name(s.account_id)} ({s.error})"
+                for s in states
+                if not s.supported and s.error != NO_SWITCH
+            ]
             verb = f"armed ({dm.timeout_s} s, re-sent every {dm.refresh_s:g} s)" if dm.armed else "off"
             text = f"Dead man's switch {verb} on {', '.join(done) or 'no account'}"
             if none:
                 text += f"; {', '.join(none)} ha{'s' if len(none) == 1 else 've'} no dead man's switch"
+            if left:
+                text += f"; {', '.join(left)}"
             self.show_message(text + ".", error=any(s.error and s.supported for s in states))
 
     def _update_deadman(self) -> None:

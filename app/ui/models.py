@@ -7,6 +7,7 @@ import enum
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import (
@@ -584,6 +585,15 @@ ACTIVITY_HEADERS: dict[ActivityColumn, str] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class ActivityNote:
+    """A line of text in the activity panel that is not a ledger move (e.g. how the previous
+    session's unsettled cancels ended)."""
+
+    at: float
+    text: str
+
+
 class ActivityModel(QAbstractTableModel):
     """Ledger transitions as they happen, newest first, at most ``limit`` rows.
 
@@ -600,7 +610,7 @@ class ActivityModel(QAbstractTableModel):
     ) -> None:
         super().__init__(parent)
         self.limit = limit
-        self._rows: list[LedgerEntry] = []
+        self._rows: list[LedgerEntry | ActivityNote] = []
         self._account_name = account_name or (lambda account_id: account_id)
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
@@ -625,6 +635,12 @@ class ActivityModel(QAbstractTableModel):
             return None
         e = self._rows[index.row()]
         col = ActivityColumn(index.column())
+        if isinstance(e, ActivityNote):
+            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+                return {ActivityColumn.TIME: theme.fmt_clock(e.at), ActivityColumn.REASON: e.text}.get(
+                    col, ""
+                )
+            return e if role == ORDER_ROLE else None
         if role == Qt.ItemDataRole.DisplayRole:
             match col:
                 case ActivityColumn.TIME:
@@ -651,11 +667,15 @@ class ActivityModel(QAbstractTableModel):
             return e.reason
         return None
 
-    def entry_at(self, row: int) -> LedgerEntry:
+    def entry_at(self, row: int) -> LedgerEntry | ActivityNote:
         """The entry on ``row`` (0 is the newest)."""
         return self._rows[row]
 
-    def add_entries(self, entries: Sequence[LedgerEntry]) -> None:
+    def add_note(self, text: str, at: float) -> None:
+        """Put a line of text on top (it is trimmed with the oldest entries like any row)."""
+        self.add_entries([ActivityNote(at, text)])
+
+    def add_entries(self, entries: Sequence[LedgerEntry | ActivityNote]) -> None:
         """Put new entries on top (the last given ends up first) and trim the oldest."""
         if not entries:
             return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from app.core.accounts import LinkState
@@ -12,6 +12,7 @@ from app.ui import theme
 
 ACCOUNT_ROLE = Qt.ItemDataRole.UserRole + 10
 """The account id of a sidebar row (None on "All accounts")."""
+LIST_ONLY_COLOR = QColor("#b7791f")  # amber: connected, but its key cannot cancel
 
 
 class AccountsSidebar(QTreeWidget):
@@ -87,12 +88,16 @@ class AccountsSidebar(QTreeWidget):
             self.addTopLevelItem(item)
         item.setText(0, status.name)
         item.setText(1, status.venue.value.capitalize())
-        item.setText(2, status.link.value)
-        item.setForeground(2, QBrush(theme.LINK_COLORS.get(status.link, theme.LINK_COLORS[LinkState.DOWN])))
+        color = theme.LINK_COLORS.get(status.link, theme.LINK_COLORS[LinkState.DOWN])
+        list_only = status.can_cancel is False and status.link is not LinkState.DOWN
+        item.setText(2, f"{status.link.value} · list only" if list_only else status.link.value)
+        item.setForeground(2, QBrush(LIST_ONLY_COLOR if list_only else color))
         item.setText(3, str(status.open_orders))
         tip = f"{status.name} ({status.account_id}): {status.link.value}"
         if status.detail:
             tip += f" — {status.detail}"
+        if status.can_cancel is False:
+            tip += " — its key can list but not cancel: left out of the kill switch and dead man's switch"
         for col in range(len(self.COLUMNS)):
             item.setToolTip(col, tip)
         self._counts[status.account_id] = status.open_orders

@@ -150,7 +150,7 @@ async def test_krakens_rfc3339_deadline_is_read(rig: Rig) -> None:
 
 
 async def test_an_account_that_may_not_be_armed_is_left_out_and_says_why(rig: Rig) -> None:
-    rig.manager.may_arm = lambda aid: "this key cannot cancel" if aid == "futures" else None
+    rig.manager.left_out = lambda aid: "this key cannot cancel" if aid == "futures" else None
     await rig.manager.arm()
     assert rig.futures.armed_with == [] and rig.spot.armed_with == [60]
     assert rig.manager.states["futures"] == DeadmanState("futures", False, left_out="this key cannot cancel")

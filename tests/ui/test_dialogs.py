@@ -46,8 +46,11 @@ class SimAccountsStore:
     ``check`` and ``connect`` build real Spot REST venues, so the dialog talks to the simulator.
     """
 
-    def __init__(self, desk: Desk, *, save_error: KeychainError | None = None) -> None:
+    def __init__(
+        self, desk: Desk, *, save_error: KeychainError | None = None, keychain_problem: str | None = None
+    ) -> None:
         self.desk = desk
+        self.problem = keychain_problem
         self.specs: dict[str, AccountSpec] = {}
         self.creds: dict[str, Credentials] = {}
         self.saved: list[tuple[AccountSpec, bool]] = []  # (spec, key given)
@@ -58,6 +61,9 @@ class SimAccountsStore:
 
     def list(self) -> list[AccountSpec]:
         return list(self.specs.values())
+
+    def keychain_problem(self) -> str | None:
+        return self.problem
 
     def save(self, spec: AccountSpec, api_key: str | None, secret: str | None) -> None:
         if self.save_error is not None:
@@ -387,3 +393,57 @@ def test_order_count_is_right_after_removals(tmp_path: Path, qapp: QApplication)
     assert window.count_label.text() == "0 of 4 orders"
     window.deleteLater()
     desk.audit.close()
+
+
+# --- the keychain, checked as the dialog opens ------------------------------------------------------
+
+
+async def test_the_keychain_is_checked_when_the_dialog_opens(
+    tmp_path: Path, qtbot: QtBot, qapp: QApplication
+) -> None:
+    # The real store over a keychain whose backend keeps nothing (keyring's null backend).
+    import keyring.backends.null
+
+    from app.accounts import ConfiguredAccounts
+    from app.config import ConfigFile
+    from app.keychain import Keychain
+
+    audit = AuditLog(tmp_path / "audit.sqlite3")
+    desk = Desk(audit)
+    store = ConfiguredAccounts(
+        ConfigFile(tmp_path / "config.json"),
+        Keychain(keyring.backends.null.Keyring()),
+        NonceSource(),
+        lambda: desk,
+    )
+    window = open_window(desk, accounts_store=store)
+    try:
+        dialog = open_accounts(window)
+        await dialog.keychain_checked
+        assert dialog.keychain_problem is not None and "keeps nothing" in dialog.keychain_problem
+        assert not dialog.add_button.isEnabled()  # before a key was typed, not after
+        assert dialog.status.text().startswith("Keys cannot be saved: No usable system keychain")
+        assert "GNOME Keyring" in dialog.status.text() and "#c0392b" in dialog.status.styleSheet()
+        dialog.reject()
+    finally:
+        await window.bridge.aclose()
+        window.close()
+        window.deleteLater()
+        await desk.aclose()
+        audit.close()
+
+
+async def test_a_usable_keychain_leaves_add_enabled(tmp_path: Path, qapp: QApplication) -> None:
+    async with accounts_ui(tmp_path) as (window, _store):
+        dialog = open_accounts(window)
+        assert await dialog.keychain_checked is None
+        assert dialog.add_button.isEnabled() and dialog.status.text().startswith("No accounts yet")
+        dialog.reject()
+
+
+def test_key_check_names_rights_the_console_does_not_need() -> None:
+    check = KeyCheck(True, True, True, (), can_trade=True, can_withdraw=None, can_query_funds=None)
+    text = describe_key_check(check)
+    assert "Place orders: yes" in text and "Withdraw funds: could not tell" in text
+    assert "may also place orders, which this console never does" in text
+    assert text.endswith(RECOMMENDATION)

@@ -12,12 +12,20 @@ from typing import Any
 import httpx
 
 from app.core.accounts import Credentials, KeyCheck
-from app.core.errors import MalformedReply, PermissionDenied, RateLimited, VenueError, VenueRejected
+from app.core.errors import (
+    AuthError,
+    MalformedReply,
+    PermissionDenied,
+    RateLimited,
+    VenueError,
+    VenueRejected,
+)
 from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import IdKind, Order, VenueKind
 from app.core.plan import CancelRequest, RequestForm, VenueLimits
 from app.core.ratelimits import DEFAULT_SPOT_TIER, CallCounter, SpotTier
+from app.logsafe import register_secret
 from app.venues.base import (
     NO_OBSERVER,
     CancelReply,
@@ -30,7 +38,7 @@ from app.venues.base import (
 )
 from app.venues.http import error_for_transport, new_client
 from app.venues.lanes import PriorityLock
-from app.venues.nonces import NonceSource, key_id
+from app.venues.nonces import NONCE_CLASH, NonceSource, key_id
 from app.venues.signing import spot_rest_sign
 from app.venues.spot import rest_wire as wire
 from app.venues.spot.pacing import SpotPacer
@@ -40,6 +48,16 @@ log = logging.getLogger("app.venues.spot.rest")
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 CALLS_HELD_FOR_URGENT = 2.0  # REST call counter units only cancel-all and the kill switch may use
 PROBE_CL_ORD_ID = "kcc-permission-probe"  # cancelling it is harmless: no such order exists
+# The trade-permission probe: validate=true makes Kraken check the order and place nothing; a
+# buy at 1 USD could never fill even so.
+PROBE_ORDER = {
+    "pair": "XBTUSD",
+    "type": "buy",
+    "ordertype": "limit",
+    "price": "1",
+    "volume": "0.0001",
+    "validate": "true",
+}
 
 
 class SpotRestVenue:
@@ -122,6 +140,30 @@ class SpotRestVenue:
                 return await self._send_locked(method, path, params, as_json, observer)
 
     async def _send_locked(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        as_json: bool,
+        observer: SendObserver,
+    ) -> dict[str, Any]:
+        # "Invalid nonce" means nothing was applied: another program used a higher nonce on this
+        # key. Jump ahead and send once more; a second refusal is that program's doing.
+        for again in (False, True):
+            try:
+                return await self._send_once(method, path, params, as_json, observer)
+            except AuthError as e:
+                if e.venue_error != "EAPI:Invalid nonce":
+                    raise
+                if again:
+                    raise AuthError(
+                        f"Kraken refused the nonce twice ({e.venue_error}): {NONCE_CLASH}",
+                        venue_error=e.venue_error,
+                    ) from None
+                self._nonces.jump(self._key_id)
+        raise AssertionError("unreachable")
+
+    async def _send_once(
         self,
         method: str,
         path: str,
@@ -278,6 +320,7 @@ class SpotRestVenue:
         token = result.get("token")
         if not isinstance(token, str) or not token:
             raise MalformedReply("GetWebSocketsToken reply has no token")
+        register_secret(token)  # kept out of every log line (app.logsafe)
         return token
 
     async def run_stream(self, sink: StreamSink, link: LinkSink) -> None:
@@ -285,10 +328,14 @@ class SpotRestVenue:
         raise NotImplementedError("Spot REST does not stream")
 
     async def check_key(self) -> KeyCheck:
-        """Probe: OpenOrders (query), a cancel of a client id nobody uses (cancel), token (websocket)."""
+        """Probe: OpenOrders (query), a cancel of a client id nobody uses (cancel), token
+        (websocket); then what the console does not need: AddOrder with ``validate=true``
+        (trade: Kraken checks the order and places nothing), Balance (query funds) and
+        WithdrawMethods (withdraw). Kraken has no "what may this key do" call for Spot.
+        """
         notes: list[str] = []
 
-        async def probe(coro: Any) -> bool | None:
+        async def probe(coro: Any, *, refusal_says_yes: bool = False) -> bool | None:
             try:
                 await coro
                 return True
@@ -297,14 +344,26 @@ class SpotRestVenue:
             except VenueRejected as e:
                 if e.venue_error in wire.NOT_KNOWN:
                     return True
-                raise
+                if not refusal_says_yes:
+                    raise
+                if isinstance(e, AuthError | RateLimited) or "Unknown method" in (e.venue_error or ""):
+                    return None  # could not tell (a Kraken-like host may lack the method)
+                return True  # past the permission check: refused for the order's own reasons
+            except VenueError:
+                if not refusal_says_yes:
+                    raise
+                return None
 
         can_query = await probe(self.list_open_orders())
         can_cancel = await probe(self._private("CancelOrder", {"cl_ord_id": PROBE_CL_ORD_ID}))
         can_ws = await probe(self.ws_token())
+        extra = {"refusal_says_yes": True}
+        can_trade = await probe(self._private("AddOrder", PROBE_ORDER), **extra)
+        can_funds = await probe(self._private("Balance"), **extra)
+        can_withdraw = await probe(self._private("WithdrawMethods"), **extra)
         if can_cancel is False:
             notes.append("This key cannot cancel: give it 'Cancel & close orders'.")
-        return KeyCheck(can_query, can_cancel, can_ws, tuple(notes))
+        return KeyCheck(can_query, can_cancel, can_ws, tuple(notes), can_trade, can_withdraw, can_funds)
 
     def reconnect_now(self) -> None:
         """REST has no connection to cut short: the next poll asks again."""
