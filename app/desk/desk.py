@@ -12,7 +12,7 @@ from app.core.accounts import AccountSpec, KeyCheck, LinkState
 from app.core.errors import AuthError, PermissionDenied, VenueError
 from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
-from app.core.orders import Order, VenueKind
+from app.core.orders import Order, OrderKey, VenueKind
 from app.core.plan import CancelIntent, Plan
 from app.desk.audit import AuditLog
 from app.desk.coalesce import Replace, StreamCoalescer
@@ -179,6 +179,7 @@ class Desk:
         self.outside_change: Event[OutsideChange] = Event("outside_change")
         self.recovered: Event[AwayReport] = Event("recovered")
         self._away: dict[str, float] = {}  # account -> when its link stopped being live
+        self._away_rows: dict[str, dict[OrderKey, Order]] = {}  # account -> its rows at that moment
         self._fallback: dict[str, asyncio.Task[None]] = {}
         self._status_tasks: dict[str, asyncio.Task[None]] = {}
         self._unhook: dict[str, Callable[[], None]] = {}
@@ -252,6 +253,7 @@ class Desk:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._away.pop(account_id, None)
+        self._away_rows.pop(account_id, None)
         venue = self.venues.pop(account_id, None)
         unhook = self._unhook.pop(account_id, None)
         if unhook is not None:
@@ -315,32 +317,42 @@ class Desk:
             try:
                 orders = await venue.list_open_orders()
             except (AuthError, PermissionDenied) as e:
+                self._went_away(account_id)
                 self._link(account_id, LinkState.DOWN, f"{e}: fix the key in Accounts")
                 backoff = min(backoff * 2, 60.0)
             except VenueError as e:
+                self._went_away(account_id)
                 self._link(account_id, LinkState.DOWN, str(e))
                 backoff = min(backoff * 2, 30.0)
             except Exception as e:
                 log.exception("listing %s failed", account_id)
+                self._went_away(account_id)
                 self._link(account_id, LinkState.DOWN, f"internal error: {type(e).__name__}")
                 backoff = min(backoff * 2, 30.0)
             else:
                 backoff = self.poll_interval_s
-                self._apply_listing(account_id, orders)
+                self._apply_listing(account_id, orders, live=True)
                 self._link(account_id, LinkState.POLLING, f"polled every {self.poll_interval_s:g} s")
             wake.clear()
             await self._poll_wait(wake, backoff)
 
-    def _apply_listing(self, account_id: str, orders: Sequence[Order]) -> None:
+    def _went_away(self, account_id: str) -> None:
+        """Note when an account stopped being current, and the rows it showed then."""
+        if account_id not in self._away:
+            self._away[account_id] = self._wall_clock()
+            self._away_rows[account_id] = {o.key: o for o in self.store.orders(account_id)}
+
+    def _apply_listing(self, account_id: str, orders: Sequence[Order], *, live: bool) -> None:
         # A listing cannot say why an order left. Orders being cancelled, or whose cancel ended
         # unknown, stay until the ledger knows why (never dropped silently); the fresh listing is
-        # a good moment to re-check the unknown ones.
+        # a good moment to re-check the unknown ones. ``live``: the listing is the account's own
+        # (a stream's snapshot, a poll), so an account that was away is back.
         away_since = self._away.get(account_id)
-        if away_since is not None and self._is_back(account_id):
-            before = {o.key: o for o in self.store.orders(account_id)}
-            fresh = {o.key for o in orders}
+        if away_since is not None and live:
+            before = self._away_rows.pop(account_id, {})
             self._away.pop(account_id, None)
-            gone = [o for k, o in before.items() if k not in fresh and not self.store.is_gone(k)]
+            fresh = {o.key for o in orders}
+            gone = [o for k, o in before.items() if k not in fresh and not self._settled_by_us(k)]
             appeared = sum(1 for k in fresh if k not in before)
             task = asyncio.ensure_future(self._report_away(account_id, away_since, appeared, gone))
             self._background.add(task)
@@ -348,9 +360,12 @@ class Desk:
         self.store.replace_account(account_id, orders, keep=self.coordinator.held_keys(account_id))
         self.coordinator.kick(account_id)
 
-    def _is_back(self, account_id: str) -> bool:
-        st = self.status.get(account_id)
-        return st is not None and st.link is LinkState.LIVE
+    def _settled_by_us(self, key: OrderKey) -> bool:
+        """True when the console already knows why the order left (or is still finding out)."""
+        if self.store.is_gone(key):
+            return True
+        entry = self.coordinator.entry(key)
+        return entry is not None and entry.state is not CancelState.FAILED
 
     async def _report_away(self, account_id: str, since: float, appeared: int, gone: Sequence[Order]) -> None:
         """Say what changed while the account was away; ask the venue why orders left."""
@@ -422,7 +437,7 @@ class Desk:
             except Exception as e:
                 log.info("listing %s while its stream is down: %s", account_id, e)
             else:
-                self._apply_listing(account_id, orders)
+                self._apply_listing(account_id, orders, live=False)
                 st = self.status.get(account_id)
                 if st is not None and st.link is not LinkState.LIVE:
                     at = time.strftime("%H:%M:%S", time.localtime(self._wall_clock()))
@@ -450,7 +465,7 @@ class Desk:
         def flush() -> None:
             for step in burst.drain(self.store.get):
                 if isinstance(step, Replace):
-                    self._apply_listing(account_id, step.orders)
+                    self._apply_listing(account_id, step.orders, live=True)
                     continue
                 if step.upserts:
                     self._fills_outside(step.upserts)
@@ -473,8 +488,8 @@ class Desk:
                 self._link(account_id, state, detail)
                 self.coordinator.kick(account_id)  # back: re-check what was unknown while away
                 return
-            if state in (LinkState.RECONNECTING, LinkState.DOWN) and account_id not in self._away:
-                self._away[account_id] = self._wall_clock()
+            if state in (LinkState.RECONNECTING, LinkState.DOWN):
+                self._went_away(account_id)
                 self._start_fallback(account_id, venue)
             if account_id in self._fallback and self.status[account_id].link is LinkState.POLLING:
                 # The REST listing keeps the rows fresh: say the stream is down, not the account.
