@@ -18,6 +18,7 @@ from app.desk.audit import AuditLog
 from app.desk.coalesce import Replace, StreamCoalescer
 from app.desk.coordinator import CancelCoordinator, CancelReport
 from app.desk.deadman import DeadmanManager
+from app.desk.killswitch import DEFAULT_HOLD_S, KillSwitch
 from app.desk.store import OrderStore
 from app.desk.timing import Clock, Sleep, WakeWait, wait_for_wake
 from app.venues.base import StreamEvent, Venue, VenueStatus, retry_in_s
@@ -120,6 +121,7 @@ class Desk:
         outside_change(OutsideChange): an order filled or left the book by something other
             than the console (another tool, Kraken, the dead man's switch).
         recovered(AwayReport): an account is back after its link was down, with what changed.
+        kill_started(KillSwitch): the kill switch was pressed (watch its ``changed``).
 
     Rules: each account gets one task that keeps its orders current (the venue's stream, or a
     poll every ``poll_interval_s``); a failing venue is shown as down with the reason and retried,
@@ -178,6 +180,8 @@ class Desk:
         self.venue_problem: Event[tuple[str, str]] = Event("venue_problem")
         self.outside_change: Event[OutsideChange] = Event("outside_change")
         self.recovered: Event[AwayReport] = Event("recovered")
+        self.kill_started: Event[KillSwitch] = Event("kill_started")
+        self.kill: KillSwitch | None = None  # the last kill switch pressed
         self._away: dict[str, float] = {}  # account -> when its link stopped being live
         self._away_rows: dict[str, dict[OrderKey, Order]] = {}  # account -> its rows at that moment
         self._fallback: dict[str, asyncio.Task[None]] = {}
@@ -484,6 +488,7 @@ class Desk:
 
         def link(state: LinkState, detail: str) -> None:
             if state is LinkState.LIVE:
+                flush()  # its snapshot first: "live" is never shown over rows not yet applied
                 self._stop_fallback(account_id)
                 self._link(account_id, state, detail)
                 self.coordinator.kick(account_id)  # back: re-check what was unknown while away
@@ -532,8 +537,30 @@ class Desk:
                 await self.refresh(aid)
         return report
 
+    def kill_switch(
+        self, hold_s: float = DEFAULT_HOLD_S, account_ids: Sequence[str] | None = None
+    ) -> KillSwitch:
+        """Press the kill switch: cancel everything, then hold flat for ``hold_s``.
+
+        Every account whose key may cancel, unless ``account_ids`` names some. Pressed again
+        while one runs, the running one stops and a new first wave goes out at once.
+
+        Raises:
+            ValueError: no account to cancel on, or a negative hold.
+        """
+        accounts = tuple(account_ids) if account_ids is not None else self.cancel_account_ids()
+        switch = KillSwitch(self, accounts, hold_s, wall_clock=self._wall_clock)
+        if self.kill is not None and self.kill.running:
+            self.kill.stop()
+        self.kill = switch
+        switch.start()
+        self.kill_started.emit(switch)
+        return switch
+
     async def aclose(self) -> None:
         """Stop every task and close every venue (the dead man's switch is left as it is)."""
+        if self.kill is not None:
+            self.kill.stop()
         for aid in list(self._tasks):
             await self.remove_account(aid)
         await self.coordinator.aclose()
