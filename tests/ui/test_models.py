@@ -16,7 +16,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyM
 from PySide6.QtWidgets import QApplication
 
 from app.core.ledger import CancelState, Outcome
-from app.core.orders import Side
+from app.core.orders import Side, VenueKind
 from app.desk.coordinator import LedgerEntry
 from app.desk.store import OrderStore
 from app.ui import theme
@@ -98,7 +98,7 @@ def test_qt_model_tester_cpp_finds_nothing(qapp: QApplication, qtmodeltester: An
     store.remove([make_order(i).key for i in (1, 2, 12)])
     proxy = OrdersFilterProxy(model)
     qtmodeltester.check(proxy)
-    proxy.sort(Column.PRICE)
+    proxy.sort(Column.LIMIT)
     proxy.set_text("o0001")
     store.upsert([make_order(i) for i in range(15, 20)])
     store.remove([make_order(i).key for i in (3, 16)])
@@ -132,11 +132,11 @@ def test_data_changed_covers_only_the_changed_rows(qapp: QApplication) -> None:
     store.upsert([dataclasses.replace(make_order(i), filled=Decimal("0.5")) for i in (3, 8, 4)])
     last = len(Column) - 1
     assert rec.events == [("changed", 3, 4, 0, last), ("changed", 8, 8, 0, last)]
-    assert model.data(model.index(3, Column.FILLED)) == "0.5"
+    assert model.data(model.index(3, Column.FILLED)) == "0.50"  # the market's size precision
     rec.events.clear()
     store.set_outcomes({make_order(6).key: Outcome(CancelState.REJECTED, "EOrder:Unknown order")})
     assert rec.events == [("changed", 6, 6, 0, last)]
-    assert model.data(model.index(6, Column.LEDGER)) == "rejected (EOrder:Unknown order)"
+    assert model.data(model.index(6, Column.CANCEL)) == "rejected (EOrder:Unknown order)"
 
 
 def test_age_refresh_touches_the_age_column_only(qapp: QApplication) -> None:
@@ -163,32 +163,39 @@ def test_roles_display_sort_object_alignment_and_colors(qapp: QApplication) -> N
     def d(row: int, col: Column, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         return model.data(model.index(row, col), role)
 
-    assert [d(0, c) for c in Column] == [
-        "Spot",
-        "SPOT",
-        "XBT/USD",
-        "sell",
-        "limit",
-        "2500.1",
-        "1.25",
-        "0",
-        "1m 00s",
-        sell.order_id,
-        "grid-7",
-        "42",
-        "",
-    ]
-    assert d(0, Column.PRICE, SORT_ROLE) == pytest.approx(2500.1)
-    assert d(1, Column.PRICE, SORT_ROLE) == float("-inf")
+    assert {c: d(0, c) for c in Column} == {
+        Column.ACCOUNT: "SPOT",
+        Column.SYMBOL: "BTC/USD",  # one spelling: Kraken's XBT is BTC
+        Column.SIDE: "sell",
+        Column.CANCEL: "",
+        Column.TYPE: "limit",
+        Column.LIMIT: "2,500.10",
+        Column.TRIGGER: "",
+        Column.QUANTITY: "1.25",
+        Column.NOTIONAL: "3,125.13 USD",
+        Column.FILLED: "",
+        Column.PCT_FILLED: "",
+        Column.STATUS: "new",
+        Column.TIF: "",
+        Column.FLAGS: "",
+        Column.AGE: "1m 00s",
+        Column.VENUE: "Spot",
+        Column.ORDER_ID: sell.order_id,
+        Column.CLIENT_ID: "grid-7",
+        Column.USERREF: "42",
+    }
+    assert d(0, Column.SYMBOL, Qt.ItemDataRole.ToolTipRole).startswith("BTC/USD: Spot calls it XBT/USD")
+    assert d(0, Column.LIMIT, SORT_ROLE) == pytest.approx(2500.1)
+    assert d(1, Column.LIMIT, SORT_ROLE) == float("-inf")
     assert d(0, Column.ORDER_ID, ORDER_ROLE) == sell
-    assert d(0, Column.PRICE, Qt.ItemDataRole.TextAlignmentRole) & Qt.AlignmentFlag.AlignRight
+    assert d(0, Column.LIMIT, Qt.ItemDataRole.TextAlignmentRole) & Qt.AlignmentFlag.AlignRight
     assert d(0, Column.SYMBOL, Qt.ItemDataRole.TextAlignmentRole) & Qt.AlignmentFlag.AlignLeft
-    assert d(0, Column.SIDE, Qt.ItemDataRole.ForegroundRole) == theme.SIDE_COLORS[Side.SELL]
-    assert d(0, Column.LEDGER, Qt.ItemDataRole.ForegroundRole) is None
+    assert d(0, Column.SIDE, Qt.ItemDataRole.ForegroundRole) == theme.side_color(Side.SELL)
+    assert d(0, Column.CANCEL, Qt.ItemDataRole.ForegroundRole) is None
     store.set_outcomes({sell.key: Outcome(CancelState.UNKNOWN, "no answer")})
-    assert d(0, Column.LEDGER) == "unknown (no answer)"
-    assert d(0, Column.LEDGER, Qt.ItemDataRole.ForegroundRole) == theme.LEDGER_COLORS[CancelState.UNKNOWN]
-    assert model.headerData(Column.LEDGER, Qt.Orientation.Horizontal) == "Ledger state"
+    assert d(0, Column.CANCEL) == "unknown (no answer)"
+    assert d(0, Column.CANCEL, Qt.ItemDataRole.ForegroundRole) == theme.ledger_color(CancelState.UNKNOWN)
+    assert model.headerData(Column.CANCEL, Qt.Orientation.Horizontal) == "Cancel state"
     assert model.rowCount(model.index(0, 0)) == 0  # a table: no children
 
 
@@ -213,9 +220,9 @@ def test_proxy_filters_by_text_and_account_case_insensitively(qapp: QApplication
         make_order(2, symbol="ETH/USD", side=Side.SELL, client_id="Grid-42"),
         make_order(3, symbol="ETH/EUR", account="spot2"),
     ]
-    model = OrdersTableModel()
+    model = OrdersTableModel(account_name=lambda a: {"spot2": "Hedge book"}.get(a, a))
     model.load(orders)
-    proxy = OrdersFilterProxy(model, account_name=lambda a: {"spot2": "Hedge book"}.get(a, a))
+    proxy = OrdersFilterProxy(model)
 
     def shown() -> list[str]:
         return [proxy.order_at(r).order_id for r in range(proxy.rowCount())]
@@ -242,7 +249,8 @@ def test_proxy_filters_by_text_and_account_case_insensitively(qapp: QApplication
 def test_proxy_finds_bitcoin_by_either_of_krakens_names(qapp: QApplication) -> None:
     orders = [
         make_order(1, symbol="BTC/USD"),  # Spot WS v2, Prime
-        make_order(2, symbol="PF_XBTUSD"),  # Futures, Spot REST
+        make_order(2, symbol="PF_XBTUSD", venue=VenueKind.FUTURES),  # Futures
+        make_order(4, symbol="XBTUSD"),  # Spot REST
         make_order(3, symbol="ETH/USD"),
     ]
     model = OrdersTableModel()
@@ -253,6 +261,7 @@ def test_proxy_finds_bitcoin_by_either_of_krakens_names(qapp: QApplication) -> N
         assert {proxy.order_at(r).order_id for r in range(proxy.rowCount())} == {
             orders[0].order_id,
             orders[1].order_id,
+            orders[2].order_id,
         }
 
 
@@ -260,7 +269,7 @@ def test_proxy_sorts_numbers_as_numbers(qapp: QApplication) -> None:
     model = OrdersTableModel()
     model.load([make_order(1, price="100"), make_order(2, price="9.5"), make_order(3, price="25")])
     proxy = OrdersFilterProxy(model)
-    proxy.sort(Column.PRICE, Qt.SortOrder.AscendingOrder)
+    proxy.sort(Column.LIMIT, Qt.SortOrder.AscendingOrder)
     assert [str(proxy.order_at(r).price) for r in range(3)] == ["9.5", "25", "100"]
     # Live: a new order lands in sorted position, without a reset.
     model.insert_orders([make_order(4, price="50")])
@@ -309,7 +318,7 @@ def test_sorted_rows_stay_sorted_under_live_changes(qapp: QApplication) -> None:
     store = OrderStore()
     store.upsert([make_order(i, price=str(rng.randrange(1, 500))) for i in range(300)])
     model = wired(store)
-    model.sort(Column.PRICE, Qt.SortOrder.DescendingOrder)
+    model.sort(Column.LIMIT, Qt.SortOrder.DescendingOrder)
     rec = Recorder(model)
     for _ in churn(store, rng, 60, big_every=10, first_id=300):
         prices = [o.price for o in model.orders()]
@@ -325,7 +334,7 @@ def test_qt_model_tester_on_sorted_live_rows(qapp: QApplication, qtmodeltester: 
     store = OrderStore()
     store.upsert([make_order(i, price=str(rng.randrange(1, 500))) for i in range(20)])
     model = wired(store)
-    model.sort(Column.PRICE)
+    model.sort(Column.LIMIT)
     qtmodeltester.check(model)  # Qt's C++ tester re-checks every row on every signal: keep it small
     for _ in churn(store, rng, 5, big_every=100, first_id=20):
         pass
@@ -337,7 +346,7 @@ def test_sorting_is_a_layout_change_that_keeps_persistent_indexes(qapp: QApplica
     model.load([make_order(1, price="3"), make_order(2, price="1"), make_order(3, price="2")])
     rec = Recorder(model)
     held = QPersistentModelIndex(model.index(0, Column.SYMBOL))  # order 1, as a selection holds it
-    model.sort(Column.PRICE)
+    model.sort(Column.LIMIT)
     assert [str(o.price) for o in model.orders()] == ["1", "2", "3"]
     assert rec.events == [("layout",)]
     assert held.row() == 2 and held.column() == Column.SYMBOL
@@ -382,7 +391,7 @@ def test_many_inserts_at_one_sorted_spot_keep_rows_findable(qapp: QApplication) 
     store = OrderStore()
     store.upsert([make_order(1, price="1"), make_order(2, price="3")])
     model = wired(store)
-    model.sort(Column.PRICE)
+    model.sort(Column.LIMIT)
     for i in range(3, 203):
         store.upsert([make_order(i, price="2")])  # all land between the two ends, in order
         if i % 20 == 0:
