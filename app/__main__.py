@@ -150,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             screenshot=args.screenshot,
             quit_after=args.quit_after,
             argv=[sys.argv[0]],
+            mode="demo" if args.demo else "simulator" if args.endpoints is not None else None,
         )
     finally:
         if sim_thread is not None:

@@ -256,18 +256,18 @@ def test_accounts_menu_is_disabled_without_a_store(tmp_path: Path, qapp: QApplic
     desk = Desk(AuditLog(tmp_path / "a.sqlite3"))
     window = MainWindow(DeskBridge(desk))
     assert not window.commands.accounts.isEnabled()
-    assert "No accounts" not in window.last_action.text()  # demo: nothing to add
+    assert "No accounts" not in window.last_message()  # demo: nothing to add
     window.deleteLater()
     desk.audit.close()
 
 
 async def test_first_start_says_how_to_add_an_account_until_one_is_there(tmp_path: Path) -> None:
     async with accounts_ui(tmp_path) as (window, _store):
-        assert "File > Accounts" in window.last_action.text()
-        assert "--demo" in window.last_action.text()
+        assert "File > Accounts" in window.last_message()
+        assert "--demo" in window.last_message()
         spec = AccountSpec("a1", "First", VenueKind.SPOT)
         window.bridge.desk.report_problem(spec, "no key stored")  # any account appearing
-        assert "File > Accounts" not in window.last_action.text()
+        assert "File > Accounts" not in window.last_message()
 
 
 def test_key_check_text_and_account_ids() -> None:
@@ -326,7 +326,7 @@ async def test_dead_mans_switch_toggle_arms_and_disarms_on_the_exchange(
         )
         await wait_until(lambda: "armed" in window.deadman_label.text(), what="the status")
         await wait_until(
-            lambda: "Dead man's switch armed (60 s, re-sent every 20 s) on Main" in window.last_action.text(),
+            lambda: "Dead man's switch armed (60 s, re-sent every 20 s) on Main" in window.last_message(),
             what="the outcome of arming",
         )
         qtbot.keyClick(window.table, Qt.Key.Key_D, ctrl_shift)
