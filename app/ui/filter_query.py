@@ -194,7 +194,8 @@ def _match_field(field: Field, w: str, r: FilterRecord) -> bool:
     return False  # pragma: no cover - every field is matched above
 
 
-_ANY_FIELD = tuple(Field)
+# A bare word never means a quote currency: "btc" is not ETH/BTC (``/btc`` or ``quote:btc`` is).
+_ANY_FIELD = tuple(f for f in Field if f is not Field.QUOTE)
 
 
 def _number(r: FilterRecord, field: Number, now: float) -> float | None:

@@ -98,6 +98,10 @@ class FrozenColumnsTable(QTableView):
             self.frozen.setColumnWidth(col, self.columnWidth(col))
         self.update_frozen_geometry()
 
+    def setColumnHidden(self, column: int, hide: bool) -> None:
+        """Hide or show a column; a pinned column always shows."""
+        super().setColumnHidden(column, hide and column not in self.frozen_columns)
+
     # --- keeping the two views one ---------------------------------------------------------------
 
     def frozen_width(self) -> int:

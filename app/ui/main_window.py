@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QObject, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QFont, QFontMetrics, QGuiApplication
+from PySide6.QtGui import QCloseEvent, QFont, QFontMetrics, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -81,7 +81,6 @@ WIDTH_SAMPLES: dict[Column, str] = {
 }
 CELL_PADDING = 14  # the view's margins around a cell's text (Fusion: 2 x 3 px + the grid), rounded up
 HOLD_CAP_MS = 3000  # rows held under the pointer catch up at least this often
-COUNT_REFRESH_MS = 250  # sidebar counts follow the book at most this often (the first at once)
 ZOOM_STEPS = (70, 80, 90, 100, 110, 125, 140, 160, 180, 200)
 PAINT_HOLD_MS = 60  # the longest the window waits to repaint after a cancel starts
 _BAD_STATES = (CancelState.FAILED, CancelState.REJECTED, CancelState.UNKNOWN)
@@ -483,11 +482,6 @@ class MainWindow(QMainWindow):
         self.hold_cap.setSingleShot(True)
         self.hold_cap.setInterval(HOLD_CAP_MS)
         self.hold_cap.timeout.connect(self._hold_cap_reached)
-        self._counts_timer = QTimer(self)
-        self._counts_timer.setSingleShot(True)
-        self._counts_timer.setInterval(COUNT_REFRESH_MS)
-        self._counts_timer.timeout.connect(self._refresh_counts_now)
-        self._counts_at = 0.0
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(1000)
@@ -519,6 +513,7 @@ class MainWindow(QMainWindow):
         for choice, action in c.theme_actions.items():
             action.triggered.connect(lambda _checked=False, ch=choice: self.set_theme(ch))
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._system_scheme_changed)
+        self.filter_edit.installEventFilter(self)
         self.filter_edit.textChanged.connect(self._filter_changed)
         self.filter_edit.returnPressed.connect(self.focus_table)
         self.sidebar.current_account_changed.connect(self.proxy.set_account)
@@ -594,7 +589,7 @@ class MainWindow(QMainWindow):
         """
         if self.grouped:
             out: dict[Any, Order] = {}
-            for index in self.groups_view.selectionModel().selectedRows():
+            for index in self._grouped_rows():
                 order = self.groups.order_at(index)
                 if order is not None:
                     out[order.key] = order
@@ -608,6 +603,15 @@ class MainWindow(QMainWindow):
         rows = sorted({i.row() for i in sel.selectedRows()})
         orders = [self.proxy.order_at(r) for r in rows]
         return [o for o in orders if not self.model.is_leaving(o.key)]
+
+    def _grouped_rows(self) -> list[QModelIndex]:
+        """One index (column 0) per selected row of the grouped view, top to bottom."""
+        seen: dict[tuple[int, int], QModelIndex] = {}
+        for index in self.groups_view.selectionModel().selectedIndexes():
+            key = (int(index.internalId()), index.row())
+            if key not in seen:
+                seen[key] = index.siblingAtColumn(0)
+        return list(seen.values())
 
     def filter_note(self) -> str | None:
         """What the table is filtered by, in words (None when it shows everything)."""
@@ -645,7 +649,7 @@ class MainWindow(QMainWindow):
         Grouped, a lone selected symbol row is "everything for this symbol".
         """
         if self.grouped:
-            rows = self.groups_view.selectionModel().selectedRows()
+            rows = self._grouped_rows()
             if len(rows) == 1 and self.groups.order_at(rows[0]) is None:
                 g = self.groups.group_at(rows[0])
                 if g is not None:
@@ -801,6 +805,14 @@ class MainWindow(QMainWindow):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
+        if (
+            watched is self.filter_edit
+            and kind == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.matches(QKeySequence.StandardKey.SelectAll)
+        ):
+            self.select_all()  # Ctrl+A selects the orders shown, from the filter box too
+            return True
         if kind in _POINTING and watched in self._viewports:
             # The trader points at rows (moves, clicks, scrolls): hold them still.
             if not self.model.held:
@@ -1034,7 +1046,6 @@ class MainWindow(QMainWindow):
         for col in Column:
             header.resizeSection(col, round(header.sectionSize(col) * ratio))
         self._apply_activity_widths()
-        self._default_splitter()
         self.table.update_frozen_geometry()
         self.show_message(f"Zoom {percent}%.")
         if save:
@@ -1061,18 +1072,7 @@ class MainWindow(QMainWindow):
             view.viewport().update()
 
     def _counts_due(self, *_args: object) -> None:
-        # Leading edge: the first change shows at once (the first paint has the right counts),
-        # then at most every COUNT_REFRESH_MS.
-        if self._counts_timer.isActive():
-            return
-        if time.monotonic() - self._counts_at >= COUNT_REFRESH_MS / 1000:
-            self._refresh_counts_now()
-        else:
-            self._counts_timer.start()
-
-    def _refresh_counts_now(self) -> None:
-        self._counts_at = time.monotonic()
-        self.sidebar.refresh_counts()
+        self.sidebar.counts_changed()
 
     def _deadman_toggled(self, checked: bool) -> None:
         self.bridge.set_deadman(checked)

@@ -223,7 +223,7 @@ class OrdersTableModel(QAbstractTableModel):
         self._skeys: list[Any] = []  # sort keys parallel to the rows, while sorted
         self._cache: dict[OrderKey, _RowCache] = {}
         self._gen = 0
-        self._instruments = instruments or InstrumentBook(fetchers={})
+        self._instruments = instruments if instruments is not None else InstrumentBook(fetchers={})
         self._unhook = self._instruments.changed.connect(lambda _none: self.markets_changed())
         # Held back while the trader points at the table (see ``set_held``).
         self._held = False
@@ -368,7 +368,7 @@ class OrdersTableModel(QAbstractTableModel):
             case Column.STATUS:
                 return _STATUS_RANK.get(self._entry(o).facts.status, len(_STATUS_RANK))
             case Column.AGE:
-                return -o.opened_at  # older first when ascending, and constant while time passes
+                return -o.opened_at  # ascending = youngest first, and constant while time passes
             case Column.USERREF:
                 return _NO_USERREF if o.userref is None else o.userref
             case Column.CANCEL:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QBrush, QGuiApplication
+from PySide6.QtGui import QBrush, QGuiApplication, QPaintEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTreeWidget, QTreeWidgetItem, QWidget
 
 from app.desk.desk import AccountStatus
@@ -58,6 +58,7 @@ class AccountsSidebar(QTreeWidget):
         self._items: dict[str, QTreeWidgetItem] = {}
         self._counts: dict[str, int] = {}
         self._menu: QMenu | None = None
+        self._counts_dirty = False
         self.all_item = QTreeWidgetItem(["All accounts", "", "", "0"])
         self.all_item.setData(0, ACCOUNT_ROLE, None)
         self.all_item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -136,10 +137,23 @@ class AccountsSidebar(QTreeWidget):
 
     def refresh_counts(self) -> None:
         """Read every account's count again (from ``count_of``)."""
+        self._counts_dirty = False
         if self._count_of is None:
             return
         for account_id in self._items:
             self._set_count(account_id, self._count_of(account_id))
+
+    def counts_changed(self) -> None:
+        """The book changed: the counts are read when the sidebar is next painted (so whatever
+        is on screen, a screenshot included, is right; a busy stream costs one read a frame)."""
+        if not self._counts_dirty:
+            self._counts_dirty = True
+            self.viewport().update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self._counts_dirty:
+            self.refresh_counts()
+        super().paintEvent(event)
 
     def remove_account(self, account_id: str) -> None:
         """Drop an account's row (selecting "All accounts" if it was current)."""

@@ -19,6 +19,7 @@ from app.core.errors import KeychainError, KeychainUnavailable
 from app.core.orders import VenueKind
 from app.desk.audit import AuditLog
 from app.desk.desk import Desk
+from app.desk.instruments import InstrumentBook
 from app.keychain import WHAT_TO_DO
 from app.sim.server import SimThread
 from app.ui.app import open_window
@@ -99,7 +100,8 @@ async def accounts_ui(
     desk = Desk(audit, poll_interval_s=0.5)
     store = SimAccountsStore(desk, save_error=save_error)
     assert isinstance(store, AccountsStore)
-    window = open_window(desk, accounts_store=store)
+    # No market data: accounts here may have no endpoint, and tests never reach Kraken itself.
+    window = open_window(desk, accounts_store=store, instruments=InstrumentBook(fetchers={}))
     try:
         yield window, store
     finally:
@@ -387,3 +389,15 @@ def test_order_count_is_right_after_removals(tmp_path: Path, qapp: QApplication)
     assert window.count_label.text() == "0 of 4 orders"
     window.deleteLater()
     desk.audit.close()
+
+
+async def test_enter_in_an_empty_accounts_dialog_adds_an_account(tmp_path: Path, qtbot: QtBot) -> None:
+    async with accounts_ui(tmp_path) as (window, _store):
+        dialog = open_accounts(window)
+        assert dialog.add_button.isDefault()
+        qtbot.keyClick(dialog, Qt.Key.Key_Return)
+        editor = dialog._editor
+        assert editor is not None and editor.isVisible()  # Enter added, it did not close
+        assert dialog.isVisible()
+        editor.reject()
+        dialog.reject()
