@@ -17,8 +17,48 @@ from PySide6.QtCore import (
     QPoint,
     Qt,
 )
-from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QAbstractItemView, QFrame, QHeaderView, QTableView, QWidget
+from PySide6.QtGui import QPainter, QResizeEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QFrame,
+    QHeaderView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QWidget,
+)
+
+
+class _EdgeDelegate(QStyledItemDelegate):
+    """Paints the one column that slides under the pinned part: only what shows right of the
+    pinned edge, cut on the left with "…". Its tail alone would read as another number
+    (``2.34448936`` showing as ``4448936``)."""
+
+    def __init__(self, table: FrozenColumnsTable) -> None:
+        super().__init__(table)
+        self._table = table
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        edge = self._table.frozen_width()
+        rect = option.rect
+        if not rect.left() < edge:
+            super().paint(painter, option, index)
+            return
+        if rect.right() <= edge:
+            return  # wholly under the pinned part
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        visible = opt.rect
+        visible.setLeft(edge)
+        opt.rect = visible
+        opt.textElideMode = Qt.TextElideMode.ElideLeft
+        widget = opt.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
 
 
 class FrozenColumnsTable(QTableView):
@@ -65,6 +105,13 @@ class FrozenColumnsTable(QTableView):
         header.sortIndicatorChanged.connect(self._main_sorted)
         fh.sectionResized.connect(self._frozen_resized)
         fh.sectionClicked.connect(self._frozen_clicked)
+        # Only the column at the pinned edge gets the (Python) edge delegate: a delegate per cell
+        # would cost a Python call for every cell painted.
+        self._edge = _EdgeDelegate(self)
+        self._edge_column = -1
+        self.horizontalScrollBar().valueChanged.connect(self._update_edge)
+        header.sectionResized.connect(self._update_edge)
+        header.sectionMoved.connect(self._update_edge)
         self.verticalScrollBar().valueChanged.connect(self.frozen.verticalScrollBar().setValue)
         self.frozen.verticalScrollBar().valueChanged.connect(self.verticalScrollBar().setValue)
         self._syncing = False
@@ -116,6 +163,18 @@ class FrozenColumnsTable(QTableView):
         h = self.viewport().height() + self.horizontalHeader().height()
         self.frozen.setGeometry(x, y, w, h)
         self.separator.setGeometry(x + w - 1, y, 2, h)
+
+    def _update_edge(self, *_args: object) -> None:
+        column = self.horizontalHeader().logicalIndexAt(self.frozen_width())
+        if self.horizontalScrollBar().value() == 0 or column in self.frozen_columns:
+            column = -1
+        if column == self._edge_column:
+            return
+        if self._edge_column >= 0:
+            self.setItemDelegateForColumn(self._edge_column, None)  # type: ignore[arg-type]
+        if column >= 0:
+            self.setItemDelegateForColumn(column, self._edge)
+        self._edge_column = column
 
     def set_row_height(self, height: int) -> None:
         """The height of every row, in both views."""

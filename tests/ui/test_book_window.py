@@ -207,6 +207,13 @@ async def test_key_columns_stay_pinned_while_the_table_scrolls(sim: SimThread, t
         assert table.horizontalScrollBar().value() > 0  # at 1280 px the table does scroll
         assert frozen.isVisible() and frozen.geometry().width() == table.frozen_width()
         assert frozen.columnViewportPosition(Column.CANCEL) < frozen.width()  # the cancel state shows
+        # The column sliding under the pinned part is painted cut with "…", never as a bare tail.
+        edge = table.horizontalHeader().logicalIndexAt(table.frozen_width())
+        assert edge not in FROZEN_COLUMNS
+        assert table.itemDelegateForColumn(edge) is table._edge
+        table.grab()  # paints through it
+        table.horizontalScrollBar().setValue(0)
+        assert table.itemDelegateForColumn(edge) is not table._edge
         header = table.horizontalHeader()
         header.moveSection(header.visualIndex(Column.USERREF), 0)  # a column dragged to the front
         assert [header.logicalIndex(v) for v in range(4)] == list(FROZEN_COLUMNS)
