@@ -110,15 +110,19 @@ class InstrumentBook:
         """
         grew = False
         observed = self._observed
+        known = self._known
         for o in orders:
             key = (o.venue, o.symbol)
+            inst = known.get(key)
+            if inst is not None and inst.price_decimals is not None and inst.size_decimals is not None:
+                continue  # the venue's own precision wins: nothing to learn from the order
             price = max(decimals_of(o.price), decimals_of(o.stop_price))
             size = max(decimals_of(o.quantity), decimals_of(o.filled))
             old = observed.get(key)
             if old is None or price > old[0] or size > old[1]:
                 observed[key] = (price, size) if old is None else (max(price, old[0]), max(size, old[1]))
                 self._guessed.pop(key, None)
-                if old is not None or key in self._known:
+                if old is not None or inst is not None:
                     grew = True
         return grew
 

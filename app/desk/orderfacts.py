@@ -103,6 +103,7 @@ class OrderFacts:
         venue_symbol: the venue's own name (``PF_XBTUSD``).
         base: the base asset (``BTC``).
         quote: the quote currency; the notional is in it.
+        market: ``spot``, ``perp`` or ``future``.
         order_type: from ``ORDER_TYPES``.
         status: from ``STATUSES``.
         time_in_force: ``GTC``, ``IOC``, ``GTD``... ("" when the venue does not say).
@@ -120,6 +121,7 @@ class OrderFacts:
     venue_symbol: str
     base: str
     quote: str
+    market: str
     order_type: str
     status: str
     time_in_force: str
@@ -154,6 +156,7 @@ def facts_of(order: Order, instrument: Instrument) -> OrderFacts:
         venue_symbol=order.symbol,
         base=instrument.base,
         quote=instrument.quote,
+        market=instrument.kind.value,
         order_type=order_type(order),
         status=order_status(order),
         time_in_force=(order.time_in_force or "").upper(),

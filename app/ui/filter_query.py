@@ -27,6 +27,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 # --- what is matched ---------------------------------------------------------------------------
 
@@ -48,6 +49,9 @@ class FilterRecord:
         cancel: the cancel state shown (``sent``, ``unknown (timeout)``...; "" when none).
         notional, limit, trigger, qty, filled, pct: numbers (None when the order has none).
         opened_at: unix seconds (for ``age``).
+        exact, kinds, blob: the market's values a bare word may equal (XBT written BTC), the
+            side's, type's and time in force's, and every value it may begin (``"\x00"``-joined:
+            one C-level ``in`` tests them all); made from the fields when not given.
     """
 
     pair: str
@@ -75,6 +79,54 @@ class FilterRecord:
     filled: float
     pct: float
     opened_at: float
+    exact: frozenset[str] = dc_field(default=frozenset(), compare=False, repr=False)
+    kinds: frozenset[str] = dc_field(default=frozenset(), compare=False, repr=False)
+    blob: str = dc_field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Filtering 10,000 rows per key stroke: a bare word is tested against these two in C,
+        # not field by field in Python (the same rules as ``_match_field``, measured 6x faster).
+        # The orders model passes them in, built from parts it shares between orders.
+        if not self.blob:
+            exact, blob = index_words(self)
+            object.__setattr__(self, "exact", exact)
+            object.__setattr__(self, "blob", blob)
+
+
+def index_words(r: FilterRecord) -> tuple[frozenset[str], str]:
+    """The values a bare word may equal, and the ``"\x00"``-joined values it may begin."""
+    exact = {
+        *market_words(r.base, r.pair, r.market, r.symbol, r.venue_symbol),
+        *kind_words(r.side, r.order_type, r.tif),
+    }
+    starts = [state_words(r.order_type, r.status, r.flags), account_words(r.account_name, r.account_id)]
+    starts += [r.venue, r.order_id, r.client_id, r.userref, cancel_words(r.cancel)]
+    return frozenset(exact), "\x00" + "\x00".join(p for p in starts if p)
+
+
+def market_words(base: str, pair: str, market: str, symbol: str, venue_symbol: str) -> frozenset[str]:
+    """A market's values a bare word may equal."""
+    return frozenset(w for w in (base, pair, market, symbol, venue_symbol) if w)
+
+
+def kind_words(side: str, order_type: str, tif: str) -> frozenset[str]:
+    """Side, type and time in force values a bare word may equal (``sells``, ``loss``, ``gtc``)."""
+    return frozenset(w for w in (side, side + "s", *order_type.split("-"), tif) if w)
+
+
+def state_words(order_type: str, status: str, flags: tuple[str, ...]) -> str:
+    """Type, status and flags a bare word may begin, ``"\x00"``-joined."""
+    return "\x00".join(w for w in (order_type, status, *status.split(), *flags) if w)
+
+
+def account_words(name: str, account_id: str) -> str:
+    """An account's name, its words and its id, ``"\x00"``-joined."""
+    return "\x00".join(w for w in (name, *name.split(), account_id) if w)
+
+
+def cancel_words(cancel: str) -> str:
+    """A cancel state and its words, ``"\x00"``-joined ("" for none)."""
+    return "\x00".join(w for w in (cancel, *cancel.split()) if w)
 
 
 def one_spelling(text: str) -> str:
@@ -195,7 +247,7 @@ def _match_field(field: Field, w: str, r: FilterRecord) -> bool:
 
 
 # A bare word never means a quote currency: "btc" is not ETH/BTC (``/btc`` or ``quote:btc`` is).
-_ANY_FIELD = tuple(f for f in Field if f is not Field.QUOTE)
+BARE_FIELDS = tuple(f for f in Field if f is not Field.QUOTE)
 
 
 def _number(r: FilterRecord, field: Number, now: float) -> float | None:
@@ -227,11 +279,30 @@ class TextTerm:
     value: str
     field: Field | None = None
     negate: bool = False
+    _spelled: str = dc_field(default="", init=False, compare=False, repr=False)
+    _needle: str = dc_field(default="", init=False, compare=False, repr=False)
+    _quote: bool = dc_field(default=False, init=False, compare=False, repr=False)
+    _named: bool = dc_field(default=False, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_spelled", one_spelling(self.value))
+        object.__setattr__(self, "_needle", "\x00" + self.value)
+        object.__setattr__(self, "_quote", self.value.startswith("/") and len(self.value) > 1)
+        object.__setattr__(self, "_named", any(c in self.value for c in "/-_:"))
 
     def matches(self, r: FilterRecord, now: float) -> bool:
         """Whether ``r`` passes this term."""
-        fields = _ANY_FIELD if self.field is None else (self.field,)
-        hit = any(_match_field(f, self.value, r) for f in fields)
+        if self.field is not None:
+            return _match_field(self.field, self.value, r) != self.negate
+        # Any field, as _match_field would find it in one of them (bare words skip the quote).
+        w = self._spelled
+        hit = (
+            self.value in r.kinds
+            or w in r.exact
+            or self._needle in r.blob
+            or (self._quote and ("/" + r.quote).startswith(w))
+            or (self._named and (r.symbol.startswith(w) or r.venue_symbol.startswith(w)))
+        )
         return hit != self.negate
 
     def describe(self) -> str:

@@ -80,6 +80,8 @@ WIDTH_SAMPLES: dict[Column, str] = {
     Column.USERREF: "0000000000",
 }
 CELL_PADDING = 14  # the view's margins around a cell's text (Fusion: 2 x 3 px + the grid), rounded up
+WARM_SLICE_ROWS = 100  # filter records built per idle turn (about 2 ms)
+WARM_BULK_ROWS = 50  # an insert this large (a listing) is warmed at once
 HOLD_CAP_MS = 3000  # rows held under the pointer catch up at least this often
 ZOOM_STEPS = (70, 80, 90, 100, 110, 125, 140, 160, 180, 200)
 PAINT_HOLD_MS = 60  # the longest the window waits to repaint after a cancel starts
@@ -482,6 +484,12 @@ class MainWindow(QMainWindow):
         self.hold_cap.setSingleShot(True)
         self.hold_cap.setInterval(HOLD_CAP_MS)
         self.hold_cap.timeout.connect(self._hold_cap_reached)
+        # Filter records are built in idle slices after a listing (a slice is a few ms: a key
+        # press waits at most that long).
+        self._warm_timer = QTimer(self)
+        self._warm_timer.setInterval(0)
+        self._warm_timer.timeout.connect(self._warm_slice)
+        self._warm_row = 0
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(1000)
@@ -557,6 +565,9 @@ class MainWindow(QMainWindow):
             signal.connect(self._update_count)
         for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
             signal.connect(self._counts_due)
+        self.model.modelReset.connect(self._warm_from_start)
+        self.model.texts_changed.connect(self._warm_from_start)
+        self.model.rowsInserted.connect(self._warm_inserted)
         self._update_count()
 
     # --- sizes ------------------------------------------------------------------------------------
@@ -1071,6 +1082,23 @@ class MainWindow(QMainWindow):
         for view in (self.table, self.table.frozen, self.groups_view):
             view.viewport().update()
 
+    def _warm_from_start(self, *_args: object) -> None:
+        self._warm_row = 0
+        if not self._warm_timer.isActive():
+            self._warm_timer.start()
+
+    def _warm_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
+        # A listing arrives as one bulk insert: warm it. Orders streaming in one by one are
+        # built when first filtered (a few each), not by rescanning the book for each.
+        if last - first >= WARM_BULK_ROWS:
+            self._warm_row = min(self._warm_row, first) if self._warm_timer.isActive() else first
+            self._warm_timer.start()
+
+    def _warm_slice(self) -> None:
+        self._warm_row = self.model.warm_filter(self._warm_row, WARM_SLICE_ROWS)
+        if self._warm_row >= self.model.rowCount():
+            self._warm_timer.stop()
+
     def _counts_due(self, *_args: object) -> None:
         self.sidebar.counts_changed()
 
@@ -1265,6 +1293,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.age_timer.stop()
+        self._warm_timer.stop()
         self.hold_cap.stop()
         try:
             self.save_layout()

@@ -27,7 +27,17 @@ from app.desk.coordinator import LedgerEntry
 from app.desk.instruments import InstrumentBook
 from app.desk.orderfacts import STATUSES, OrderFacts, facts_of
 from app.ui import theme
-from app.ui.filter_query import FilterRecord, Query, one_spelling, parse
+from app.ui.filter_query import (
+    FilterRecord,
+    Query,
+    account_words,
+    cancel_words,
+    kind_words,
+    market_words,
+    one_spelling,
+    parse,
+    state_words,
+)
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 """Raw values for sorting: floats and strings, so Qt compares them in C++ (no Python lessThan)."""
@@ -223,6 +233,11 @@ class OrdersTableModel(QAbstractTableModel):
         self._skeys: list[Any] = []  # sort keys parallel to the rows, while sorted
         self._cache: dict[OrderKey, _RowCache] = {}
         self._gen = 0
+        # Filter words orders share: per market (with the generation they were made in), per
+        # account, per (side, type, time in force).
+        self._market_words: dict[tuple[Any, str], tuple[Any, ...]] = {}
+        self._account_words: dict[str, tuple[str, str, str]] = {}
+        self._kind_words: dict[tuple[str, str, str], frozenset[str]] = {}
         self._instruments = instruments if instruments is not None else InstrumentBook(fetchers={})
         self._unhook = self._instruments.changed.connect(lambda _none: self.markets_changed())
         # Held back while the trader points at the table (see ``set_held``).
@@ -410,30 +425,52 @@ class OrdersTableModel(QAbstractTableModel):
         return text or None
 
     def filter_record(self, row: int) -> FilterRecord:
-        """Source row ``row`` as the filter reads it (cached per order version)."""
+        """Source row ``row`` as the filter reads it (cached per order version; the parts orders
+        share, their market's and their account's words, are built once)."""
         o = self._rows[row]
         e = self._entry(o)
         r = e.record
         if r is None:
             f = e.facts
+            market = self._market_words.get((o.venue, o.symbol))
+            if market is None or market[0] != self._gen:
+                pair = one_spelling(f"{f.base}/{f.quote}" if f.quote else f.base)
+                parts = (pair, one_spelling(f.base), one_spelling(f.quote), f.market, one_spelling(f.symbol))
+                venue_symbol = one_spelling(o.symbol)
+                exact = market_words(parts[1], pair, f.market, parts[4], venue_symbol)
+                market = (self._gen, *parts, venue_symbol, exact)
+                self._market_words[(o.venue, o.symbol)] = market
+            account = self._account_words.get(o.account_id)
+            if account is None:
+                name, aid = self._account_name(o.account_id).lower(), o.account_id.lower()
+                account = (name, aid, account_words(name, aid))
+                self._account_words[o.account_id] = account
+            side, tif = str(o.side), f.time_in_force.lower()
+            kind = self._kind_words.get((side, f.order_type, tif))
+            if kind is None:
+                kind = self._kind_words[(side, f.order_type, tif)] = kind_words(side, f.order_type, tif)
+            oid, cid = o.order_id.lower(), (o.client_id or "").lower()
+            ref = "" if o.userref is None else str(o.userref)
+            venue = str(o.venue)
+            starts = (state_words(f.order_type, f.status, f.flags), account[2], venue, oid, cid, ref)
             r = e.record = FilterRecord(
-                pair=one_spelling(f"{f.base}/{f.quote}" if f.quote else f.base),
-                base=one_spelling(f.base),
-                quote=one_spelling(f.quote),
-                market=f.symbol.rsplit(" ", 1)[-1].lower() if " " in f.symbol else "spot",
-                symbol=one_spelling(f.symbol),
-                venue_symbol=one_spelling(o.symbol),
-                side=o.side.value,
+                pair=market[1],
+                base=market[2],
+                quote=market[3],
+                market=market[4],
+                symbol=market[5],
+                venue_symbol=market[6],
+                side=side,
                 order_type=f.order_type,
                 status=f.status,
-                tif=f.time_in_force.lower(),
+                tif=tif,
                 flags=f.flags,
-                account_name=self._account_name(o.account_id).lower(),
-                account_id=o.account_id.lower(),
-                venue=o.venue.value,
-                order_id=o.order_id.lower(),
-                client_id=(o.client_id or "").lower(),
-                userref="" if o.userref is None else str(o.userref),
+                account_name=account[0],
+                account_id=account[1],
+                venue=venue,
+                order_id=oid,
+                client_id=cid,
+                userref=ref,
                 cancel="",
                 notional=_float(f.notional),
                 limit=_float(o.price),
@@ -442,11 +479,28 @@ class OrdersTableModel(QAbstractTableModel):
                 filled=float(o.filled),
                 pct=f.pct_filled,
                 opened_at=o.opened_at,
+                exact=market[7],
+                kinds=kind,
+                blob="\x00" + "\x00".join(p for p in starts if p),
             )
         outcome = self._outcome_of(o.key)
         if outcome is not None:  # the cancel state moves without a new order version
-            return replace(r, cancel=str(outcome).lower())
+            cancel = str(outcome).lower()
+            return replace(r, cancel=cancel, blob=r.blob + "\x00" + cancel_words(cancel))
         return r
+
+    def warm_filter(self, start: int, count: int) -> int:
+        """Build the filter records of rows ``start`` to ``start + count`` ahead of a first
+        filter (in idle time: typing the first letter then filters 10,000 rows in tens of ms,
+        not hundreds).
+
+        Returns:
+            The row to go on from (``rowCount()`` when done).
+        """
+        end = min(len(self._rows), start + count)
+        for row in range(start, end):
+            self.filter_record(row)
+        return end
 
     def now(self) -> float:
         """The model's clock (ages)."""
@@ -796,6 +850,7 @@ class OrdersTableModel(QAbstractTableModel):
 
     def refresh_accounts(self, account_id: str) -> None:
         """Repaint the Account column after an account was renamed (re-sort if sorted by it)."""
+        self._account_words.pop(account_id, None)
         for k in [k for k in self._cache if k[0] == account_id]:
             del self._cache[k]
         if self._sort_col is Column.ACCOUNT:

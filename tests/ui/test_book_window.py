@@ -587,3 +587,12 @@ def test_market_order_amounts(qapp: QApplication) -> None:
     model.load([make_order(1, price=None, order_type="market", quantity="2")])
     assert model.index(0, Column.NOTIONAL).data() == ""
     assert model.facts(model.order_at(0)).remaining == Decimal(2)
+
+
+async def test_filter_records_are_built_in_idle_time_after_a_listing(sim: SimThread, tmp_path: Path) -> None:
+    async with sim_window(sim, tmp_path) as window:
+        model = window.model
+        await wait_until(
+            lambda: all(model._entry(o).record is not None for o in model.orders()), what="records warmed"
+        )
+        assert not window._warm_timer.isActive()

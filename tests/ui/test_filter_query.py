@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from app.ui.filter_query import FilterRecord, NumberTerm, TextTerm, parse
@@ -12,7 +10,7 @@ NOW = 1_000_000.0
 
 
 def rec(**changes: object) -> FilterRecord:
-    base = FilterRecord(
+    base = dict(
         pair="btc/usd",
         base="btc",
         quote="usd",
@@ -39,7 +37,7 @@ def rec(**changes: object) -> FilterRecord:
         pct=0.0,
         opened_at=NOW - 7200,
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return FilterRecord(**{**base, **changes})  # type: ignore[arg-type]
 
 
 ETH_BTC = rec(pair="eth/btc", base="eth", quote="btc", symbol="eth/btc", venue_symbol="eth-btc")
@@ -148,3 +146,25 @@ def test_parsed_terms_and_their_words() -> None:
     )
     assert q.describe() == "“btc” and side sell and notional > 10,000 and account main spot and not type stop"
     assert parse("   ").empty and parse("").matches(rec(), NOW)
+
+
+def test_the_fast_bare_word_path_means_the_same_as_each_field_s_rule() -> None:
+    import random
+
+    from app.ui.filter_query import BARE_FIELDS, _match_field
+
+    rng = random.Random(2)
+    words = ["btc", "xbt", "eth", "sell", "sells", "buy", "stop", "limit", "loss", "take", "new", "partial",
+             "gtc", "post", "reduce", "main", "spot", "fut", "perp", "/usd", "/btc", "btc/u", "pf_", "oq",
+             "grid", "4", "42", "unknown", "time", "m", "s", "-", "usd", "filled", "trig"]  # fmt: skip
+    records = [
+        rec(),
+        ETH_BTC,
+        BTC_PERP,
+        rec(status="partially filled", cancel="unknown (timeout)", flags=("post-only", "reduce-only")),
+        rec(side="buy", order_type="limit", client_id="", userref="", tif="", account_name="futures desk"),
+    ]
+    for r in records:
+        for w in [*words, *(rng.choice(words)[:2] for _ in range(20))]:
+            slow = any(_match_field(f, w, r) for f in BARE_FIELDS)
+            assert TextTerm(w).matches(r, NOW) is slow, (w, r)
