@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import QSettings
 
 LAYOUT_FILE = "layout.ini"
-LAYOUT_VERSION = 3  # bump when the table's columns change: an older saved header is dropped
+LAYOUT_VERSION = 4  # bump when the table's columns change: an older saved header is dropped
 
 
 class LayoutStore:

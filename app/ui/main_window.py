@@ -536,6 +536,7 @@ class MainWindow(QMainWindow):
         header = self.table.horizontalHeader()
         for sig in (header.sectionResized, header.sectionMoved, header.sortIndicatorChanged):
             sig.connect(self._layout_touched)
+        self.table.frozen.horizontalHeader().sectionResized.connect(self._layout_touched)
         self.splitter.splitterMoved.connect(self._layout_touched)
         self._viewports = (self.table.viewport(), self.table.frozen.viewport(), self.groups_view.viewport())
         for view in (self.table, self.groups_view):
@@ -580,7 +581,7 @@ class MainWindow(QMainWindow):
     def _apply_default_widths(self) -> None:
         widths = default_widths(self.table.fontMetrics())
         for col, width in widths.items():
-            self.table.setColumnWidth(col, width)
+            self.table.set_column_width(col, width)
             self.groups_view.setColumnWidth(col, width)
         self.table.update_frozen_geometry()
 
@@ -705,7 +706,7 @@ class MainWindow(QMainWindow):
         view.setFocus(Qt.FocusReason.OtherFocusReason)
         model = view.model()
         if not view.currentIndex().isValid() and model is not None and model.rowCount() > 0:
-            first = FROZEN_COLUMNS[0] if view is self.table else 0
+            first = self.table.horizontalHeader().logicalIndexAt(0) if view is self.table else 0
             view.selectionModel().setCurrentIndex(
                 model.index(0, first), view.selectionModel().SelectionFlag.NoUpdate
             )
@@ -799,12 +800,15 @@ class MainWindow(QMainWindow):
     def _sync_group_columns(self) -> None:
         header = self.table.horizontalHeader()
         for col in Column:
-            self.groups_view.setColumnHidden(col, self.table.isColumnHidden(col))
+            self.groups_view.setColumnHidden(col, not self.table.column_shown(col))
             extra = self.groups_view.indentation() if col == Column.ACCOUNT else 0
-            self.groups_view.setColumnWidth(col, header.sectionSize(col) + extra)
+            self.groups_view.setColumnWidth(col, self.table.column_width(col) + extra)
+        order = [
+            *FROZEN_COLUMNS,
+            *(c for c in map(header.logicalIndex, range(header.count())) if c not in FROZEN_COLUMNS),
+        ]
         gh = self.groups_view.header()
-        for visual in range(header.count()):
-            logical = header.logicalIndex(visual)
+        for visual, logical in enumerate(order):
             if gh.visualIndex(logical) != visual:
                 gh.moveSection(gh.visualIndex(logical), visual)
 
@@ -909,6 +913,7 @@ class MainWindow(QMainWindow):
         """Keep the layout in the profile (columns, sort, splitter, geometry, theme, zoom, grouping)."""
         s = self.layout_store
         s.set("table/header", self.table.horizontalHeader().saveState())
+        s.set("table/pinned_widths", [self.table.column_width(c) for c in FROZEN_COLUMNS])
         s.set("window/geometry", self.saveGeometry())
         s.set("window/state", self.saveState())
         s.set("splitter", self.splitter.saveState())
@@ -941,6 +946,11 @@ class MainWindow(QMainWindow):
                 restore(QByteArray(value))
         header_state = s.value("table/header")
         header = self.table.horizontalHeader()
+        pinned = s.value("table/pinned_widths")
+        if isinstance(pinned, list) and len(pinned) == len(FROZEN_COLUMNS):
+            for col, width in zip(FROZEN_COLUMNS, pinned, strict=True):
+                if str(width).isdigit() and int(width) > 0:
+                    self.table.set_column_width(col, int(width))
         if isinstance(header_state, QByteArray | bytes) and header.restoreState(QByteArray(header_state)):
             self.table.refresh_frozen()
             column = header.sortIndicatorSection()
@@ -976,7 +986,7 @@ class MainWindow(QMainWindow):
         for col in Column:
             action = menu.addAction(HEADERS[col])
             action.setCheckable(True)
-            action.setChecked(not self.table.isColumnHidden(col))
+            action.setChecked(self.table.column_shown(col))
             if col in FROZEN_COLUMNS:
                 action.setEnabled(False)
                 action.setToolTip("Always shown")
@@ -1054,9 +1064,8 @@ class MainWindow(QMainWindow):
             font.setPointSizeF(self._base_point_size * percent / 100)
             app.setFont(font)
         self._apply_row_height()
-        header = self.table.horizontalHeader()
         for col in Column:
-            header.resizeSection(col, round(header.sectionSize(col) * ratio))
+            self.table.set_column_width(col, round(self.table.column_width(col) * ratio))
         self._apply_activity_widths()
         self.table.update_frozen_geometry()
         self.show_message(f"Zoom {percent}%.")
@@ -1075,7 +1084,7 @@ class MainWindow(QMainWindow):
         if view is self.table:
             x = self.table.columnViewportPosition(Column.AGE)
             if x >= 0:
-                vp.update(x, 0, self.table.columnWidth(Column.AGE), vp.height())
+                vp.update(x, 0, self.table.column_width(Column.AGE), vp.height())
         else:
             vp.update()
 

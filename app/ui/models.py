@@ -929,7 +929,8 @@ class OrdersFilterProxy(QSortFilterProxyModel):
 
     def _markets_changed(self) -> None:
         if not self._query.empty:  # names may read differently now
-            self.invalidateRowsFilter()
+            self.beginFilterChange()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         query, account = self._query, self._account

@@ -174,11 +174,13 @@ async def test_numbers_are_never_cut_at_the_default_widths(sim: SimThread, tmp_p
             checked = 0
             for row in range(window.proxy.rowCount()):
                 for col in Column:
-                    if col in (Column.ORDER_ID, Column.CLIENT_ID, Column.CANCEL) or table.isColumnHidden(col):
+                    if col in (Column.ORDER_ID, Column.CLIENT_ID, Column.CANCEL) or not table.column_shown(
+                        col
+                    ):
                         continue
                     text = window.proxy.index(row, col).data()
                     if text:
-                        width = table.columnWidth(col)
+                        width = table.column_width(col)
                         assert fm.horizontalAdvance(text) + margin <= width, (zoom, col.name, text, width)
                         checked += 1
             assert checked > TOTAL * 6
@@ -202,31 +204,30 @@ async def test_key_columns_stay_pinned_while_the_table_scrolls(sim: SimThread, t
         table = window.table
         frozen = table.frozen
         assert [c for c in Column if not frozen.isColumnHidden(c)] == list(FROZEN_COLUMNS)
+        assert all(table.isColumnHidden(c) for c in FROZEN_COLUMNS)  # painted once, in the pinned part
+        assert table.viewport().geometry().left() >= table.frozen_width()  # beside it, not under it
         table.horizontalScrollBar().setValue(table.horizontalScrollBar().maximum())
         await asyncio.sleep(0.05)
         assert table.horizontalScrollBar().value() > 0  # at 1280 px the table does scroll
         assert frozen.isVisible() and frozen.geometry().width() == table.frozen_width()
+        assert frozen.horizontalScrollBar().value() == 0  # the pinned part does not
         assert frozen.columnViewportPosition(Column.CANCEL) < frozen.width()  # the cancel state shows
-        # The column sliding under the pinned part is painted cut with "…", never as a bare tail.
-        edge = table.horizontalHeader().logicalIndexAt(table.frozen_width())
-        assert edge not in FROZEN_COLUMNS
-        assert table.itemDelegateForColumn(edge) is table._edge
-        table.grab()  # paints through it
-        table.horizontalScrollBar().setValue(0)
-        assert table.itemDelegateForColumn(edge) is not table._edge
-        header = table.horizontalHeader()
-        header.moveSection(header.visualIndex(Column.USERREF), 0)  # a column dragged to the front
-        assert [header.logicalIndex(v) for v in range(4)] == list(FROZEN_COLUMNS)
-        table.setColumnHidden(Column.SIDE, True)
         window.set_column_visible(Column.SIDE, False)
-        assert not table.isColumnHidden(Column.SIDE)  # key columns cannot be hidden
+        table.setColumnHidden(Column.SIDE, False)
+        assert table.column_shown(Column.SIDE) and not frozen.isColumnHidden(Column.SIDE)  # cannot be hidden
+        # A widened pinned column widens the pinned part and moves the table's viewport.
+        table.set_column_width(Column.ACCOUNT, table.column_width(Column.ACCOUNT) + 40)
+        assert table.viewport().geometry().left() >= table.frozen_width()
         # A click on the pinned part selects the row, in one shared selection.
         frozen.selectRow(3)
         assert window.selected_orders() == [window.proxy.order_at(3)]
         # Clicking a pinned header sorts the table.
         frozen.horizontalHeader().sectionClicked.emit(Column.SYMBOL)
         assert window.model.sort_column is Column.SYMBOL
-        assert header.sortIndicatorSection() == Column.SYMBOL
+        assert table.horizontalHeader().sortIndicatorSection() == Column.SYMBOL
+        # Scrolled, the rows stay level in both parts.
+        table.verticalScrollBar().setValue(table.verticalScrollBar().maximum())
+        assert frozen.verticalScrollBar().value() == table.verticalScrollBar().value()
 
 
 # --- the filter, by keyboard -------------------------------------------------------------------------
@@ -465,12 +466,12 @@ async def test_layout_is_kept_across_a_restart_and_reset(
 async def test_zoom_keys_scale_text_and_columns(sim: SimThread, tmp_path: Path, qtbot: QtBot) -> None:
     async with sim_window(sim, tmp_path) as window:
         base = QApplication.font().pointSizeF()
-        width = window.table.columnWidth(Column.QUANTITY)
+        width = window.table.column_width(Column.QUANTITY)
         qtbot.keyClick(window.table, Qt.Key.Key_Equal, CTRL)
         qtbot.keyClick(window.table, Qt.Key.Key_Equal, CTRL)
         assert window.zoom == 125
         assert QApplication.font().pointSizeF() == pytest.approx(base * 1.25)
-        assert window.table.columnWidth(Column.QUANTITY) == pytest.approx(width * 1.25, abs=2)
+        assert window.table.column_width(Column.QUANTITY) == pytest.approx(width * 1.25, abs=2)
         qtbot.keyClick(window.table, Qt.Key.Key_Minus, CTRL)
         assert window.zoom == 110
         qtbot.keyClick(window.table, Qt.Key.Key_0, CTRL)
@@ -527,6 +528,16 @@ async def test_sidebar_counts_are_right_on_the_first_paint(sim: SimThread, tmp_p
         window.grab()  # a screenshot paints: it must show the counts of what is listed
         assert window.sidebar.all_item.text(3) == str(TOTAL)
         assert window.sidebar._items["spot"].text(3) == str(SPOT_ORDERS)
+        # Nothing cut: the order count beside the filter, the account names in the sidebar.
+        window.filter_edit.setText("side:sell")
+        await asyncio.sleep(0.05)
+        label = window.count_label
+        assert label.width() >= label.fontMetrics().horizontalAdvance(label.text())
+        sidebar = window.sidebar
+        for item in (sidebar.all_item, *sidebar._items.values()):
+            for col in range(4):
+                text_width = sidebar.fontMetrics().horizontalAdvance(item.text(col))
+                assert text_width + 6 <= sidebar.columnWidth(col), (item.text(col), col)  # 2 x (3 px margin)
 
 
 async def test_status_bar_short_local_times_and_the_whole_message_on_hover(

@@ -628,3 +628,27 @@ def test_many_held_inserts_join_sorted_in_one_go(qapp: QApplication) -> None:
     prices = [o.price for o in model.orders()]
     assert prices == sorted(prices, reverse=True)
     assert_mirrors(model, store)
+
+
+def test_a_filter_reads_names_again_when_market_data_arrives(qapp: QApplication) -> None:
+    book = InstrumentBook({})
+    model = OrdersTableModel(instruments=book)
+    model.load([make_order(1, symbol="ABCXYZ"), make_order(2, symbol="XBT/USD")])
+    proxy = OrdersFilterProxy(model)
+    proxy.set_text("abc")
+    assert proxy.rowCount() == 0  # "ABCXYZ" alone does not say where the base ends
+    book.add(
+        [
+            Instrument(
+                VenueKind.SPOT,
+                "ABC/XYZ",
+                "ABC",
+                "XYZ",
+                price_decimals=2,
+                size_decimals=2,
+                aliases=("ABCXYZ",),
+            )
+        ]
+    )
+    assert proxy.rowCount() == 1
+    assert model.data(model.index(0, Column.SYMBOL)) == "ABC/XYZ"

@@ -219,7 +219,7 @@ async def test_context_menu_cancels_a_symbol_on_the_rows_account(
     async with open_ui() as window:
         window.sidebar.select_account("spot")
         order = window.proxy.order_at(0)
-        pos = window.table.visualRect(window.proxy.index(0, Column.SYMBOL)).center()
+        pos = window.table.visualRect(window.proxy.index(0, Column.TYPE)).center()
         window._context_menu(pos)
         menu = window._menu
         assert menu is not None
