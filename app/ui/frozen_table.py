@@ -10,9 +10,57 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QAbstractItemModel, QItemSelectionModel, QPoint, Qt
-from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QAbstractItemView, QFrame, QHeaderView, QTableView, QWidget
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    Qt,
+)
+from PySide6.QtGui import QPainter, QPalette, QResizeEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QFrame,
+    QHeaderView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QWidget,
+)
+
+
+class _CutDelegate(QStyledItemDelegate):
+    """Paints a column the table's edges cut: what shows, with "…" where it is cut. Cut by an
+    edge alone, ``14,323.38 USD`` would read ``14,32`` (right edge) or ``323.38 USD`` (left)."""
+
+    def __init__(self, table: QTableView) -> None:
+        super().__init__(table)
+        self._table = table
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        edge = self._table.viewport().width()
+        rect = option.rect
+        if rect.left() >= 0 and rect.right() < edge:
+            super().paint(painter, option, index)
+            return
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        visible = opt.rect
+        if visible.left() < 0:
+            visible.setLeft(0)
+            opt.textElideMode = Qt.TextElideMode.ElideLeft
+        else:
+            visible.setRight(edge - 1)
+            opt.textElideMode = Qt.TextElideMode.ElideRight
+        opt.rect = visible
+        widget = opt.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
 
 
 class FrozenColumnsTable(QTableView):
@@ -26,6 +74,8 @@ class FrozenColumnsTable(QTableView):
 
     def __init__(self, frozen: Sequence[int], parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._cut = _CutDelegate(self)
+        self._cut_columns: set[int] = set()
         self.frozen_columns = tuple(frozen)
         self.frozen = QTableView(self)
         self.frozen.setObjectName("frozen_columns")
@@ -51,11 +101,17 @@ class FrozenColumnsTable(QTableView):
         self.separator = QFrame(self)
         self.separator.setObjectName("frozen_separator")
         self.separator.setFrameShape(QFrame.Shape.VLine)
-        self.separator.setFrameShadow(QFrame.Shadow.Sunken)
+        self.separator.setFrameShadow(QFrame.Shadow.Plain)
+        self.separator.setForegroundRole(QPalette.ColorRole.Mid)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        # Sideways by whole columns (the left edge cuts none, but on the last page); a column
+        # an edge cuts says so (``_CutDelegate``).
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerItem)
         header = self.horizontalHeader()
         header.sortIndicatorChanged.connect(self._main_sorted)
+        self.horizontalScrollBar().valueChanged.connect(self._update_cut)
+        header.sectionResized.connect(self._update_cut)
+        header.sectionMoved.connect(self._update_cut)
         fh.sectionResized.connect(self._frozen_resized)
         fh.sectionClicked.connect(self._frozen_clicked)
         self.verticalScrollBar().valueChanged.connect(self.frozen.verticalScrollBar().setValue)
@@ -133,6 +189,25 @@ class FrozenColumnsTable(QTableView):
         x = vg.left() - self.frozen_width()
         self.frozen.setGeometry(x, vg.top() - top, self.frozen_width(), vg.height() + top)
         self.separator.setGeometry(vg.left() - 1, vg.top() - top, 2, vg.height() + top)
+        self._update_cut()
+
+    def _update_cut(self, *_args: object) -> None:
+        header = self.horizontalHeader()
+        width = self.viewport().width()
+        cut: set[int] = set()
+        left = header.logicalIndexAt(0)
+        if left >= 0 and header.sectionViewportPosition(left) < 0:
+            cut.add(left)  # the last page of a per-column scroll can start inside a column
+        right = header.logicalIndexAt(width - 1)
+        if right >= 0 and header.sectionViewportPosition(right) + header.sectionSize(right) > width:
+            cut.add(right)
+        if cut == self._cut_columns:
+            return
+        for column in self._cut_columns - cut:
+            self.setItemDelegateForColumn(column, None)  # type: ignore[arg-type]
+        for column in cut - self._cut_columns:
+            self.setItemDelegateForColumn(column, self._cut)
+        self._cut_columns = cut
 
     def update_frozen_geometry(self) -> None:
         """Lay the pinned part out again (after its widths changed)."""

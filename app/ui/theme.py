@@ -68,6 +68,7 @@ class Palette:
     banner_text: str
     demo_bg: str
     demo_text: str
+    mid: str = "#a7b0bc"  # lines: the pinned columns' edge, frames (not text)
 
 
 LIGHT = Palette(
@@ -130,6 +131,7 @@ DARK = Palette(
     banner_text="#ffc2bb",
     demo_bg="#ffd43b",
     demo_text="#1a1300",
+    mid="#5a636f",
 )
 
 PALETTES = {p.name: p for p in (LIGHT, DARK)}
@@ -300,6 +302,7 @@ def qpalette(p: Palette) -> QPalette:
         QPalette.ColorRole.Link: p.link,
         QPalette.ColorRole.PlaceholderText: p.dim,
         QPalette.ColorRole.BrightText: p.kill_text,
+        QPalette.ColorRole.Mid: p.mid,
     }
     for role, color in roles.items():
         pal.setColor(role, QColor(color))
@@ -325,7 +328,7 @@ def apply(app: QApplication, p: Palette) -> None:
 
 def palette_names() -> list[str]:
     """Every colour name of a palette."""
-    return [f.name for f in fields(Palette) if f.name != "name"]
+    return [f.name for f in fields(Palette) if f.name not in ("name", "mid")]
 
 
 # --- formatting (kept here since the views share it) -------------------------------------------

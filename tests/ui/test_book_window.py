@@ -211,6 +211,20 @@ async def test_key_columns_stay_pinned_while_the_table_scrolls(sim: SimThread, t
         assert table.horizontalScrollBar().value() > 0  # at 1280 px the table does scroll
         assert frozen.isVisible() and frozen.geometry().width() == table.frozen_width()
         assert frozen.horizontalScrollBar().value() == 0  # the pinned part does not
+        header = table.horizontalHeader()
+        first = header.logicalIndexAt(0)
+        if header.sectionViewportPosition(first) < 0:  # the last page may start inside a column
+            assert table.itemDelegateForColumn(first) is table._cut
+        table.horizontalScrollBar().setValue(1)
+        await asyncio.sleep(0.05)
+        assert header.sectionViewportPosition(header.logicalIndexAt(0)) == 0  # by whole columns
+        table.horizontalScrollBar().setValue(0)
+        await asyncio.sleep(0.05)
+        cut = header.logicalIndexAt(table.viewport().width() - 1)
+        assert header.sectionViewportPosition(cut) + header.sectionSize(cut) > table.viewport().width()
+        assert table.itemDelegateForColumn(cut) is table._cut  # the right edge's column says it is cut
+        image = table.grab()  # paints through it
+        assert not image.isNull()
         assert frozen.columnViewportPosition(Column.CANCEL) < frozen.width()  # the cancel state shows
         window.set_column_visible(Column.SIDE, False)
         table.setColumnHidden(Column.SIDE, False)
