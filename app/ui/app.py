@@ -74,7 +74,7 @@ def open_window(
     )
     bridge.setParent(window)
     if desk.specs:
-        bridge.run(window._load_markets(list(desk.specs.values())), "instruments", what="loading market data")
+        bridge.run(window.load_markets(list(desk.specs.values())), "instruments", what="loading market data")
     collector = MainThreadCollector(window)
     window.gc_collector = collector
     collector.start()

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.accounts import LinkState
+from app.core.accounts import AccountSpec, LinkState
 from app.core.ledger import CancelState
 from app.core.orders import Order, Side
 from app.core.plan import CancelIntent, Plan
@@ -1202,9 +1202,11 @@ class MainWindow(QMainWindow):
         if spec is not None and status.account_id not in self._markets_asked:
             # A new account: its venue's market data (fetched once per venue and host).
             self._markets_asked.add(status.account_id)
-            self.bridge.run(self._load_markets([spec]), "instruments", what="loading market data")
+            self.bridge.run(self.load_markets([spec]), "instruments", what="loading market data")
 
-    async def _load_markets(self, specs: list[Any]) -> None:
+    async def load_markets(self, specs: list[AccountSpec]) -> None:
+        """Fetch the market data of these accounts' venues (each venue and host once), and say
+        in the status bar what could not be loaded."""
         problems = await self.instruments.load(specs)
         if problems:
             self.show_message("; ".join(problems) + " — numbers shown as the orders give them.")
@@ -1312,13 +1314,19 @@ class MainWindow(QMainWindow):
         menu.popup(at)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.age_timer.stop()
-        self._warm_timer.stop()
-        self.hold_cap.stop()
         try:
             self.save_layout()
         except Exception:  # a layout that cannot be written must not keep the window open
             log.exception("the layout was not saved")
+        if self._zoom != 100:  # the application's font goes back as it was (kept in the layout)
+            app = QApplication.instance()
+            if isinstance(app, QApplication):
+                font = QFont(app.font())
+                font.setPointSizeF(self._base_point_size)
+                app.setFont(font)
+        self.age_timer.stop()
+        self._warm_timer.stop()
+        self.hold_cap.stop()
         for d in list(self._dialogs):
             d.close()
         event.accept()

@@ -44,6 +44,7 @@ TOTAL = SPOT_ORDERS + SPOT2_ORDERS
 @asynccontextmanager
 async def shown(desk: Desk, **kw: Any) -> AsyncIterator[MainWindow]:
     """The window over ``desk`` (``open_window`` arguments), closed and its bridge shut on exit."""
+    font = QApplication.font()
     w = open_window(desk, **kw)
     try:
         w.activateWindow()
@@ -57,7 +58,7 @@ async def shown(desk: Desk, **kw: Any) -> AsyncIterator[MainWindow]:
         w.close()
         w.deleteLater()
         theme.apply(QApplication.instance(), theme.LIGHT)  # type: ignore[arg-type]
-        QApplication.setFont(QApplication.font())
+        QApplication.setFont(font)
 
 
 @asynccontextmanager
