@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTreeWidget
 from app.core.accounts import LinkState
 from app.desk.deadman import DeadmanState
 from app.desk.desk import AccountStatus
+from app.desk.venues import descriptor
 from app.ui import status_text, theme
 
 ACCOUNT_ROLE = Qt.ItemDataRole.UserRole + 10
@@ -157,6 +158,8 @@ class AccountsSidebar(QTreeWidget):
         _set(item, 2, f"{said.short} · list only" if list_only else said.short)
         item.setForeground(2, QBrush(LIST_ONLY_COLOR if list_only else theme.qcolor(said.tone or "text")))
         dm_state = self._deadman.get(account_id)
+        if dm_state is None and not descriptor(status.venue).capabilities.deadman:
+            dm_state = DeadmanState(account_id, False, supported=False)  # none, armed or not
         dm = status_text.deadman(dm_state, now, switch_on=self._switch_on)
         _set(item, 3, dm.short)
         item.setForeground(3, QBrush(theme.qcolor(dm.tone or "text")))
@@ -185,10 +188,8 @@ class AccountsSidebar(QTreeWidget):
         tone = "dim"
         if dm is not None and dm.armed and dm.trigger_at is not None and (dm.failing or dm.trigger_at <= now):
             since = status_text.clock(dm.acked_at) if dm.acked_at is not None else "the start"
-            fires = "fired" if dm.trigger_at <= now else "cancels everything"
-            parts.append(
-                f"not acknowledged since {since}: Kraken {fires} at {status_text.clock(dm.trigger_at)}"
-            )
+            fires = "fired" if dm.trigger_at <= now else "cancels all"
+            parts.append(f"no ack since {since}: Kraken {fires} at {status_text.clock(dm.trigger_at)}")
             tone = "failed"
         if kraken is not None:
             parts.append(f"Kraken: {kraken.short}")

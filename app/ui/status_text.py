@@ -9,6 +9,7 @@ banner.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -50,12 +51,17 @@ def compact(seconds: float) -> str:
     return f"{s}s" if s < 60 else f"{s // 60}m" if s < 3600 else f"{s // 3600}h"
 
 
+_FROZEN_COUNTDOWN = re.compile(r";? ?(?:reconnecting|retrying) in \d+ s$")
+
+
 def link(status: AccountStatus, now: float) -> Said:
     """The account's link: live, listed over REST, reconnecting (with the countdown), down (for how long)."""
     retry = f" · retry in {span(status.retry_at - now)}" if status.retry_at and status.retry_at > now else ""
     since = f" for {span(now - status.since)}" if status.since is not None else ""
     as_of = f"; rows as of {clock(status.live_at)}" if status.live_at is not None and status.stale else ""
-    detail = f": {status.detail}" if status.detail else ""
+    # The venue's detail ends with the countdown it had when written: the ticking one replaces it.
+    words = _FROZEN_COUNTDOWN.sub("", status.detail)
+    detail = f": {words}" if words else ""
     match status.link:
         case LinkState.LIVE:
             return Said("live", "good", f"{status.name} is live")

@@ -116,7 +116,7 @@ async def test_the_sidebar_shows_each_accounts_switch_and_says_when_kraken_will_
         window._update_deadman()
         assert item.text(3) == "⚠ " + time.strftime("%H:%M:%S", time.localtime(state.trigger_at))
         detail = window.sidebar._details["spot"].text(0)
-        assert "not acknowledged since" in detail and "Kraken cancels everything at" in detail
+        assert "no ack since" in detail and "Kraken cancels all at" in detail
         window._tick_status()
         assert "Not acknowledged since" in window.banner.text()
 
