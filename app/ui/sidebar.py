@@ -191,7 +191,7 @@ class AccountsSidebar(QTreeWidget):
             fires = "fired" if dm.trigger_at <= now else "cancels all"
             parts.append(f"no ack since {since}: Kraken {fires} at {status_text.clock(dm.trigger_at)}")
             tone = "failed"
-        if kraken is not None:
+        if kraken is not None and status.kraken is not None and status.kraken.status != "unknown":
             parts.append(f"Kraken: {kraken.short}")
             if tone == "dim":
                 tone = kraken.tone
