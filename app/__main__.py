@@ -319,6 +319,7 @@ def _run_window(args: argparse.Namespace, session: Session) -> int:
             argv=[sys.argv[0]],
             on_ready=on_ready,
             single_instance=(session.profile.address, handler_for),
+            mode="demo" if args.demo else "simulator" if args.endpoints is not None else None,
         )
     finally:
         for stop in session.stop:

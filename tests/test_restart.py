@@ -30,9 +30,13 @@ def last_transition(db: Path, order_id: str) -> tuple[str, str] | None:
     if not db.exists():
         return None
     with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
-        row = conn.execute(
-            "SELECT attempt, state FROM transitions WHERE order_id=? ORDER BY id DESC LIMIT 1", (order_id,)
-        ).fetchone()
+        try:
+            row = conn.execute(
+                "SELECT attempt, state FROM transitions WHERE order_id=? ORDER BY id DESC LIMIT 1",
+                (order_id,),
+            ).fetchone()
+        except sqlite3.OperationalError:  # the other process created the file, not yet its tables
+            return None
     return None if row is None else (str(row[0]), str(row[1]))
 
 
@@ -74,7 +78,10 @@ def test_a_command_killed_mid_cancel_is_settled_by_the_next_run(sim: SimProcess,
         env,
         tmp_path / "cancel.log",
     )
-    attempt = kill_when_sent(cancel, db, target)
+    try:
+        attempt = kill_when_sent(cancel, db, target)
+    finally:
+        stop(cancel)
     assert sim.states("spot")[target] == "cancelled"  # Kraken did it; the console never heard
 
     after = run_app(["--endpoints", str(sim.path), "list", "--account", "demo-spot"], env)

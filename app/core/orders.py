@@ -43,7 +43,15 @@ class Order:
     """One open order.
 
     Prices and sizes are Decimals parsed from Kraken's decimal strings; ``opened_at`` is unix
-    seconds. Optional fields are None where the venue does not have them.
+    seconds. Optional fields are None where the venue does not have them. ``status`` and
+    ``order_type`` keep the venue's own words (``app.desk.orderfacts`` gives one vocabulary);
+    ``price`` is the limit price and ``stop_price`` the trigger price.
+
+    Who fills the optional fields: ``time_in_force`` Spot (WS v2 ``time_in_force``, v1
+    ``timeinforce``, REST from ``expiretm``) and Futures (resting orders are GTC);
+    ``post_only`` Spot (REST/v1 ``oflags`` "post", v2 ``post_only``) and Futures REST
+    (``orderType`` "post"); ``reduce_only`` Futures and Spot WS v2; ``triggered`` Spot WS v2
+    (``triggers.status``).
     """
 
     account_id: str
@@ -61,6 +69,9 @@ class Order:
     stop_price: Decimal | None = None
     reduce_only: bool | None = None
     status: str = "open"
+    time_in_force: str | None = None
+    post_only: bool | None = None
+    triggered: bool | None = None
 
     @property
     def key(self) -> OrderKey:

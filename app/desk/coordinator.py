@@ -24,7 +24,7 @@ from app.core.errors import RateLimited, VenueError, VenueRejected, VenueUnavail
 from app.core.events import Event
 from app.core.ledger import CancelState, Outcome, can_move
 from app.core.orders import Order, OrderKey
-from app.core.plan import CancelIntent, CancelRequest, Plan, Scope, plan_cancel
+from app.core.plan import CancelIntent, CancelRequest, Plan, RequestForm, Scope, plan_cancel
 from app.desk.audit import AuditLog, Transition
 from app.desk.store import OrderStore
 from app.desk.timing import Clock, Sleep, WakeWait, wait_for_wake
@@ -92,10 +92,13 @@ class CancelReport:
     venue_times: list[tuple[str | None, str | None]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     rate_waits: int = 0  # times a request of this action waited for a rate limit
+    unlisted_cancelled: int = 0  # cancel-all counted more than the orders the console knew of
 
     def summary(self) -> str:
         """e.g. ``cancelled 10, already gone 1, failed 2``."""
         parts = [f"{state.value} {n}" for state, n in sorted(self.counts.items()) if n]
+        if self.unlisted_cancelled:
+            parts.append(f"{self.unlisted_cancelled} more not yet listed (cancel-all)")
         return ", ".join(parts) if parts else "nothing to cancel"
 
 
@@ -485,6 +488,12 @@ class CancelCoordinator:
         report.round_trips_ms.append(rtt)
         if reply.venue_time_in or reply.venue_time_out:
             report.venue_times.append((reply.venue_time_in, reply.venue_time_out))
+        if req.form in (RequestForm.ALL, RequestForm.ALL_FOR_SYMBOL) and reply.count is not None:
+            # Kraken ended orders no listing had shown yet (placed since): count them, never
+            # "nothing to cancel" after a cancel-all that cancelled.
+            known = {o.order_id for o in req.orders}
+            named = sum(1 for oid in reply.outcomes if oid not in known)
+            report.unlisted_cancelled += max(named, reply.count - len(req.orders), 0)
         pending: list[Order] = []
         by_state: dict[tuple[CancelState, str | None], list[Order]] = {}
         for o in req.orders:

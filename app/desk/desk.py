@@ -12,12 +12,13 @@ from app.core.accounts import AccountSpec, KeyCheck, LinkState
 from app.core.errors import AuthError, PermissionDenied, VenueError
 from app.core.events import Event
 from app.core.ledger import CancelState, Outcome
-from app.core.orders import Order, VenueKind
+from app.core.orders import Order, OrderKey, VenueKind
 from app.core.plan import CancelIntent, Plan
 from app.desk.audit import AuditLog
 from app.desk.coalesce import Replace, StreamCoalescer
 from app.desk.coordinator import CancelCoordinator, CancelReport
 from app.desk.deadman import DeadmanManager
+from app.desk.killswitch import DEFAULT_HOLD_S, KillSwitch
 from app.desk.store import OrderStore
 from app.desk.timing import Clock, Sleep, WakeWait, wait_for_wake
 from app.venues.base import StreamEvent, Venue, VenueStatus, retry_in_s
@@ -120,6 +121,7 @@ class Desk:
         outside_change(OutsideChange): an order filled or left the book by something other
             than the console (another tool, Kraken, the dead man's switch).
         recovered(AwayReport): an account is back after its link was down, with what changed.
+        kill_started(KillSwitch): the kill switch was pressed (watch its ``changed``).
 
     Rules: each account gets one task that keeps its orders current (the venue's stream, or a
     poll every ``poll_interval_s``); a failing venue is shown as down with the reason and retried,
@@ -178,9 +180,13 @@ class Desk:
         self.venue_problem: Event[tuple[str, str]] = Event("venue_problem")
         self.outside_change: Event[OutsideChange] = Event("outside_change")
         self.recovered: Event[AwayReport] = Event("recovered")
+        self.kill_started: Event[KillSwitch] = Event("kill_started")
+        self.kill: KillSwitch | None = None  # the last kill switch pressed
         self._away: dict[str, float] = {}  # account -> when its link stopped being live
+        self._away_rows: dict[str, dict[OrderKey, Order]] = {}  # account -> its rows at that moment
         self._fallback: dict[str, asyncio.Task[None]] = {}
         self._status_tasks: dict[str, asyncio.Task[None]] = {}
+        self._status_wake: dict[str, asyncio.Event] = {}
         self._unhook: dict[str, Callable[[], None]] = {}
         self.store.inserted.connect(lambda orders: self._recount({o.account_id for o in orders}))
         self.store.removed.connect(lambda keys: self._recount({k[0] for k in keys}))
@@ -252,6 +258,7 @@ class Desk:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._away.pop(account_id, None)
+        self._away_rows.pop(account_id, None)
         venue = self.venues.pop(account_id, None)
         unhook = self._unhook.pop(account_id, None)
         if unhook is not None:
@@ -283,8 +290,7 @@ class Desk:
             # Reconnecting for long is down: red, with how long, still retried.
             gone_since = self._away.get(account_id, now)
             if now - gone_since >= DOWN_AFTER_S:
-                link = LinkState.DOWN
-                detail = f"down for {int(now - gone_since)} s: {detail}"
+                link = LinkState.DOWN  # for how long: ``since``, so the window's count ticks
                 since = gone_since
         self._set_status(
             replace(st, link=link, detail=detail, since=since, live_at=live_at, retry_at=retry_at)
@@ -315,32 +321,42 @@ class Desk:
             try:
                 orders = await venue.list_open_orders()
             except (AuthError, PermissionDenied) as e:
+                self._went_away(account_id)
                 self._link(account_id, LinkState.DOWN, f"{e}: fix the key in Accounts")
                 backoff = min(backoff * 2, 60.0)
             except VenueError as e:
+                self._went_away(account_id)
                 self._link(account_id, LinkState.DOWN, str(e))
                 backoff = min(backoff * 2, 30.0)
             except Exception as e:
                 log.exception("listing %s failed", account_id)
+                self._went_away(account_id)
                 self._link(account_id, LinkState.DOWN, f"internal error: {type(e).__name__}")
                 backoff = min(backoff * 2, 30.0)
             else:
                 backoff = self.poll_interval_s
-                self._apply_listing(account_id, orders)
+                self._apply_listing(account_id, orders, live=True)
                 self._link(account_id, LinkState.POLLING, f"polled every {self.poll_interval_s:g} s")
             wake.clear()
             await self._poll_wait(wake, backoff)
 
-    def _apply_listing(self, account_id: str, orders: Sequence[Order]) -> None:
+    def _went_away(self, account_id: str) -> None:
+        """Note when an account stopped being current, and the rows it showed then."""
+        if account_id not in self._away:
+            self._away[account_id] = self._wall_clock()
+            self._away_rows[account_id] = {o.key: o for o in self.store.orders(account_id)}
+
+    def _apply_listing(self, account_id: str, orders: Sequence[Order], *, live: bool) -> None:
         # A listing cannot say why an order left. Orders being cancelled, or whose cancel ended
         # unknown, stay until the ledger knows why (never dropped silently); the fresh listing is
-        # a good moment to re-check the unknown ones.
+        # a good moment to re-check the unknown ones. ``live``: the listing is the account's own
+        # (a stream's snapshot, a poll), so an account that was away is back.
         away_since = self._away.get(account_id)
-        if away_since is not None and self._is_back(account_id):
-            before = {o.key: o for o in self.store.orders(account_id)}
-            fresh = {o.key for o in orders}
+        if away_since is not None and live:
+            before = self._away_rows.pop(account_id, {})
             self._away.pop(account_id, None)
-            gone = [o for k, o in before.items() if k not in fresh and not self.store.is_gone(k)]
+            fresh = {o.key for o in orders}
+            gone = [o for k, o in before.items() if k not in fresh and not self._settled_by_us(k)]
             appeared = sum(1 for k in fresh if k not in before)
             task = asyncio.ensure_future(self._report_away(account_id, away_since, appeared, gone))
             self._background.add(task)
@@ -348,9 +364,12 @@ class Desk:
         self.store.replace_account(account_id, orders, keep=self.coordinator.held_keys(account_id))
         self.coordinator.kick(account_id)
 
-    def _is_back(self, account_id: str) -> bool:
-        st = self.status.get(account_id)
-        return st is not None and st.link is LinkState.LIVE
+    def _settled_by_us(self, key: OrderKey) -> bool:
+        """True when the console already knows why the order left (or is still finding out)."""
+        if self.store.is_gone(key):
+            return True
+        entry = self.coordinator.entry(key)
+        return entry is not None and entry.state is not CancelState.FAILED
 
     async def _report_away(self, account_id: str, since: float, appeared: int, gone: Sequence[Order]) -> None:
         """Say what changed while the account was away; ask the venue why orders left."""
@@ -422,7 +441,7 @@ class Desk:
             except Exception as e:
                 log.info("listing %s while its stream is down: %s", account_id, e)
             else:
-                self._apply_listing(account_id, orders)
+                self._apply_listing(account_id, orders, live=False)
                 st = self.status.get(account_id)
                 if st is not None and st.link is not LinkState.LIVE:
                     at = time.strftime("%H:%M:%S", time.localtime(self._wall_clock()))
@@ -433,6 +452,8 @@ class Desk:
     async def _watch_kraken(self, account_id: str, venue: Venue) -> None:
         """Ask Kraken's own status for the account's venue now and every ``STATUS_EVERY_S``."""
         while True:
+            wake = self._status_wake.setdefault(account_id, asyncio.Event())
+            wake.clear()
             try:
                 status = await venue.kraken_status()
             except Exception as e:
@@ -441,7 +462,16 @@ class Desk:
             st = self.status.get(account_id)
             if st is not None and status is not None and st.kraken != status:
                 self._set_status(replace(st, kraken=status))
-            await self._sleep(STATUS_EVERY_S)
+            await self._sleep_or_wake(wake, STATUS_EVERY_S)
+
+    async def _sleep_or_wake(self, wake: asyncio.Event, seconds: float) -> None:
+        """Wait ``seconds`` (the desk's own sleep) or until ``wake`` is set, whichever is first."""
+        waits = [asyncio.ensure_future(self._sleep(seconds)), asyncio.ensure_future(wake.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def _stream(self, account_id: str, venue: Venue) -> None:
         loop = asyncio.get_running_loop()
@@ -450,7 +480,7 @@ class Desk:
         def flush() -> None:
             for step in burst.drain(self.store.get):
                 if isinstance(step, Replace):
-                    self._apply_listing(account_id, step.orders)
+                    self._apply_listing(account_id, step.orders, live=True)
                     continue
                 if step.upserts:
                     self._fills_outside(step.upserts)
@@ -469,12 +499,15 @@ class Desk:
 
         def link(state: LinkState, detail: str) -> None:
             if state is LinkState.LIVE:
+                if account_id in self._away:  # back: ask Kraken's status again now
+                    self._status_wake.setdefault(account_id, asyncio.Event()).set()
+                flush()  # its snapshot first: "live" is never shown over rows not yet applied
                 self._stop_fallback(account_id)
                 self._link(account_id, state, detail)
                 self.coordinator.kick(account_id)  # back: re-check what was unknown while away
                 return
-            if state in (LinkState.RECONNECTING, LinkState.DOWN) and account_id not in self._away:
-                self._away[account_id] = self._wall_clock()
+            if state in (LinkState.RECONNECTING, LinkState.DOWN):
+                self._went_away(account_id)
                 self._start_fallback(account_id, venue)
             if account_id in self._fallback and self.status[account_id].link is LinkState.POLLING:
                 # The REST listing keeps the rows fresh: say the stream is down, not the account.
@@ -517,8 +550,30 @@ class Desk:
                 await self.refresh(aid)
         return report
 
+    def kill_switch(
+        self, hold_s: float = DEFAULT_HOLD_S, account_ids: Sequence[str] | None = None
+    ) -> KillSwitch:
+        """Press the kill switch: cancel everything, then hold flat for ``hold_s``.
+
+        Every account whose key may cancel, unless ``account_ids`` names some. Pressed again
+        while one runs, the running one stops and a new first wave goes out at once.
+
+        Raises:
+            ValueError: no account to cancel on, or a negative hold.
+        """
+        accounts = tuple(account_ids) if account_ids is not None else self.cancel_account_ids()
+        switch = KillSwitch(self, accounts, hold_s, wall_clock=self._wall_clock)
+        if self.kill is not None and self.kill.running:
+            self.kill.stop()
+        self.kill = switch
+        switch.start()
+        self.kill_started.emit(switch)
+        return switch
+
     async def aclose(self) -> None:
         """Stop every task and close every venue (the dead man's switch is left as it is)."""
+        if self.kill is not None:
+            self.kill.stop()
         for aid in list(self._tasks):
             await self.remove_account(aid)
         await self.coordinator.aclose()

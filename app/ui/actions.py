@@ -3,29 +3,38 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QWidget
 
-from app.core.orders import Order
+from app.core.accounts import LinkState
+from app.core.orders import Order, Side
 from app.core.plan import CancelIntent, Plan, RequestForm, Scope
+from app.desk.killswitch import DEFAULT_HOLD_S
 from app.ui.bridge import DeskBridge
 from app.ui.dialogs import ConfirmCancelDialog
+from app.ui.theme import ThemeChoice
 
 log = logging.getLogger("app.ui.actions")
 
 SHORTCUTS: list[tuple[str, str]] = [
     ("Del", "Cancel the selected orders (one order at once; more after a confirmation)"),
-    ("Ctrl+A", "Select every visible order"),
-    ("Ctrl+F", "Filter orders (symbol, side, order id, client id, account)"),
+    ("Ctrl+A", "Select every visible order (also from the filter box)"),
+    ("Ctrl+F", "Filter orders: words must all match, e.g. btc sell, side:sell, type:stop, >notional:10k"),
+    ("Return", "In the filter box: go to the table"),
     ("Esc", "Clear the selection; pressed again, clear the filter"),
+    ("Ctrl+G", "Group by symbol on/off"),
+    ("Ctrl+Shift+B", "Cancel all buys of the current row's symbol, on every account"),
+    ("Ctrl+Shift+S", "Cancel all sells of the current row's symbol, on every account"),
+    ("Ctrl+Shift+Del", "Cancel everything for the current row's symbol, on every account"),
     ("F5", "Refresh every account now"),
     ("Ctrl+Shift+X", "Cancel all orders on the current account (sidebar)"),
     ("Ctrl+Shift+K", "Kill switch: cancel all orders on every account"),
     ("Ctrl+Shift+C", "Copy the selected order ids"),
     ("Ctrl+Shift+D", "Dead man's switch on/off: Kraken cancels everything if this console goes quiet"),
+    ("Ctrl+=", "Zoom in (Ctrl+- zooms out, Ctrl+0 back to 100%)"),
     ("Ctrl+,", "Accounts and API keys"),
     ("Return", "In a confirmation: cancel the orders"),
     ("Esc", "In a confirmation: keep the orders"),
@@ -93,6 +102,54 @@ class WindowActions:
             window, "Keyboard shortcuts", "F1", "List the keyboard shortcuts", "shortcuts"
         )
         self.quit = _action(window, "Quit", "Ctrl+Q", "Quit the console", "quit")
+        self.group_by_symbol = _action(
+            window, "Group by symbol", "Ctrl+G", "One row per symbol, its orders inside", "group_by_symbol"
+        )
+        self.group_by_symbol.setCheckable(True)
+        self.cancel_symbol_buys = _action(
+            window,
+            "Cancel all buys of this symbol",
+            "Ctrl+Shift+B",
+            "Cancel every buy order of the current row's symbol, on every account",
+            "cancel_symbol_buys",
+        )
+        self.cancel_symbol_sells = _action(
+            window,
+            "Cancel all sells of this symbol",
+            "Ctrl+Shift+S",
+            "Cancel every sell order of the current row's symbol, on every account",
+            "cancel_symbol_sells",
+        )
+        self.cancel_symbol_all = _action(
+            window,
+            "Cancel everything for this symbol",
+            "Ctrl+Shift+Del",
+            "Cancel every order of the current row's symbol, on every account",
+            "cancel_symbol_all",
+        )
+        self.zoom_in = _action(window, "Zoom in", "Ctrl+=", "Larger text", "zoom_in")
+        self.zoom_in.setShortcuts([QKeySequence("Ctrl+="), QKeySequence("Ctrl++")])
+        self.zoom_out = _action(window, "Zoom out", "Ctrl+-", "Smaller text", "zoom_out")
+        self.zoom_reset = _action(window, "Actual size", "Ctrl+0", "Text at 100%", "zoom_reset")
+        self.columns = _action(window, "Columns…", None, "Show or hide columns", "columns")
+        self.reset_layout = _action(
+            window,
+            "Reset layout",
+            None,
+            "Columns, widths, sort, panels and zoom as they first were",
+            "reset_layout",
+        )
+        self.theme_group = QActionGroup(window)
+        self.theme_actions: dict[ThemeChoice, QAction] = {}
+        for choice, text in (
+            (ThemeChoice.SYSTEM, "Follow the system"),
+            (ThemeChoice.LIGHT, "Light"),
+            (ThemeChoice.DARK, "Dark"),
+        ):
+            a = _action(window, text, None, f"Theme: {text.lower()}", f"theme_{choice.value}")
+            a.setCheckable(True)
+            self.theme_group.addAction(a)
+            self.theme_actions[choice] = a
 
 
 def describe_plan(plan: Plan, bridge: DeskBridge) -> list[str]:
@@ -144,11 +201,18 @@ class CancelFlow(QObject):
         self._bridge = bridge
         self._window = window
         self.dialog: ConfirmCancelDialog | None = None
+        self.kill_hold_s = DEFAULT_HOLD_S  # the kill switch holds flat this long (a setting)
 
     # --- commands -------------------------------------------------------------------------------
 
-    def cancel_orders(self, orders: Sequence[Order]) -> None:
-        """Cancel exactly these orders (one: at once; more: after confirming)."""
+    def cancel_orders(self, orders: Sequence[Order], *, shown: str | None = None) -> None:
+        """Cancel exactly these orders (one: at once; more: after confirming).
+
+        Args:
+            orders: the orders.
+            shown: what the table was filtered by, repeated in the confirmation (a bulk cancel
+                of a filtered table must say what the filter was).
+        """
         if not orders:
             self.message.emit("Nothing selected: select orders first (Ctrl+A selects all shown).")
             return
@@ -161,7 +225,66 @@ class CancelFlow(QObject):
             self._bridge.cancel(intent, plan)
             return
         n = plan.order_count
-        self._confirm(intent, plan, "Cancel orders", f"Cancel {n} selected orders?")
+        self._confirm(intent, plan, "Cancel orders", f"Cancel {n} selected orders?", shown=shown)
+
+    def cancel_market(
+        self,
+        symbol: str,
+        orders: Sequence[Order],
+        side: Side | None = None,
+        *,
+        whole_symbol: bool = False,
+        shown: str | None = None,
+    ) -> None:
+        """Cancel one market's orders across accounts: its buys, its sells, or everything.
+
+        Never wider than the market: with ``side`` (or ``whole_symbol`` False) exactly
+        ``orders`` are sent (ORDERS scope); for everything on an unfiltered table, each account
+        gets the planner's SYMBOL scope for its own name of the market (a Futures account then
+        sends its symbol-scoped cancel-all, which also takes orders placed since), never an
+        account-wide cancel-all.
+
+        Args:
+            symbol: the market's one name (``BTC/USD``), for the confirmation.
+            orders: the market's orders as shown (any accounts).
+            side: only buys or only sells; None for both.
+            whole_symbol: everything for the market on the accounts that list it (SYMBOL
+                scope), not only the orders shown.
+            shown: what the table was filtered by, repeated in the confirmation.
+        """
+        chosen = [o for o in orders if side is None or o.side is side]
+        what = "everything" if side is None else f"all {side.value}s"
+        if not chosen:
+            self.message.emit(f"No {'order' if side is None else side.value} of {symbol} to cancel.")
+            return
+        accounts = list(dict.fromkeys(o.account_id for o in chosen))
+        where = f"{len(accounts)} account{'s' if len(accounts) != 1 else ''}"
+        if side is None and whole_symbol:
+            intent, plan = self.plan_market(symbol, chosen)
+        else:
+            intent = CancelIntent(Scope.ORDERS, tuple(chosen))
+            plan = self._bridge.plan(intent)
+        n = plan.order_count
+        headline = (
+            f"Cancel everything for {symbol} on {where} ({n} known order{'s' if n != 1 else ''})?"
+            if side is None
+            else f"Cancel {what} of {symbol} on {where} ({n} order{'s' if n != 1 else ''})?"
+        )
+        self._confirm(intent, plan, f"Cancel {what} of {symbol}", headline, shown=shown)
+
+    def plan_market(self, symbol: str, orders: Sequence[Order]) -> tuple[CancelIntent, Plan]:
+        """One plan for everything of a market: the planner's SYMBOL scope per account, each for
+        the venue's own name of the market, joined (requests in account order)."""
+        names = list(dict.fromkeys((o.account_id, o.symbol) for o in orders))
+        accounts = tuple(dict.fromkeys(a for a, _ in names))
+        intent = CancelIntent(Scope.SYMBOL, account_ids=accounts, symbol=symbol)
+        plan = Plan(intent)
+        for account_id, venue_symbol in names:
+            part = self._bridge.plan(
+                CancelIntent(Scope.SYMBOL, account_ids=(account_id,), symbol=venue_symbol)
+            )
+            plan.requests.extend(part.requests)
+        return intent, plan
 
     def cancel_symbol(self, account_id: str, symbol: str) -> None:
         """Cancel every ``symbol`` order on one account."""
@@ -207,6 +330,16 @@ class CancelFlow(QObject):
         warning = [
             f"⚠ Left out: {self._bridge.account_name(a)}: its key can list but not cancel." for a in left_out
         ]
+        down = [
+            st.name
+            for a in accounts
+            if (st := desk.status.get(a)) is not None and st.link not in (LinkState.LIVE, LinkState.POLLING)
+        ]
+        if down:
+            warning.append(f"Not reachable now: {', '.join(down)}: cancelled as soon as they are back.")
+        hold = self.kill_hold_s
+        if hold > 0:
+            warning.append(f"Then holds flat for {hold:g} s: anything that appears is cancelled (Esc stops).")
         self._confirm(
             intent,
             plan,
@@ -215,6 +348,7 @@ class CancelFlow(QObject):
             danger=True,
             confirm_text="Cancel everything",
             warning=warning,
+            on_accept=lambda: self._bridge.kill_switch(hold),
         )
 
     # --- confirmation -----------------------------------------------------------------------------
@@ -229,16 +363,21 @@ class CancelFlow(QObject):
         danger: bool = False,
         confirm_text: str = "Cancel orders",
         warning: Sequence[str] = (),
+        shown: str | None = None,
+        on_accept: Callable[[], object] | None = None,
     ) -> None:
         if not plan.requests:
             self.message.emit(f"Nothing to cancel ({intent.describe()}).")
             return
         if self.dialog is not None:
             self.dialog.reject()
+        details = describe_plan(plan, self._bridge)
+        if shown:
+            details.insert(0, f"Only what the table shows — {shown}")
         dialog = ConfirmCancelDialog(
             title,
             headline,
-            [*describe_plan(plan, self._bridge), *warning],
+            [*details, *warning],
             confirm_text=confirm_text,
             danger=danger,
             parent=self._window,
@@ -246,7 +385,10 @@ class CancelFlow(QObject):
         self.dialog = dialog
 
         def accepted() -> None:
-            self._bridge.cancel(intent, plan)
+            if on_accept is not None:
+                on_accept()
+            else:
+                self._bridge.cancel(intent, plan)
 
         def finished(_result: int) -> None:
             if self.dialog is dialog:

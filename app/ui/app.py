@@ -9,16 +9,20 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 import qasync
 from PySide6.QtWidgets import QApplication
 
 from app.core.accounts import LinkState
 from app.desk.desk import Desk
+from app.desk.instruments import InstrumentBook
+from app.paths import default_paths
 from app.ui.bridge import DeskBridge
 from app.ui.dialogs import AccountsStore
 from app.ui.gc_guard import MainThreadCollector
 from app.ui.instance_server import CommandHandler, InstanceServer
+from app.ui.layout import LAYOUT_FILE, LayoutStore
 from app.ui.main_window import MainWindow
 
 log = logging.getLogger("app.ui.app")
@@ -32,12 +36,26 @@ DEFAULT_SCREENSHOT_WAIT_S = 15.0
 CANCEL_GRACE_S = 5.0  # how long closing waits for cancels in flight before abandoning them
 
 
-def open_window(desk: Desk, *, accounts_store: AccountsStore | None = None) -> MainWindow:
+def open_window(
+    desk: Desk,
+    *,
+    accounts_store: AccountsStore | None = None,
+    layout_path: Path | None = None,
+    mode: str | None = None,
+    instruments: InstrumentBook | None = None,
+) -> MainWindow:
     """Build the bridge and the main window over ``desk`` and show it (a loop must be running).
+
+    The markets' instrument data (names, precisions) is fetched in the background, once per
+    venue and host; the window reads what it has meanwhile.
 
     Args:
         desk: the desk, accounts added or not.
         accounts_store: enables File > Accounts; None hides account editing (demo mode).
+        layout_path: where the window keeps its layout (an ini file); None keeps it for this
+            run only.
+        mode: ``"demo"`` or ``"simulator"``: the window says so in its title and a strip.
+        instruments: the market data to use (tests); a fresh book is made otherwise.
 
     Returns:
         The shown window; ``window.bridge`` is its bridge.
@@ -49,8 +67,20 @@ def open_window(desk: Desk, *, accounts_store: AccountsStore | None = None) -> M
         # "Event loop stopped before Future completed" and run the rest with no running loop).
         app.setQuitOnLastWindowClosed(False)
     bridge = DeskBridge(desk)
-    window = MainWindow(bridge, accounts_store=accounts_store)
+    book = instruments if instruments is not None else InstrumentBook()
+    window = MainWindow(
+        bridge,
+        accounts_store=accounts_store,
+        instruments=book,
+        layout=LayoutStore(layout_path),
+        mode=mode,
+    )
     bridge.setParent(window)
+    if isinstance(app, QApplication):
+        # The desktop session ending asks too, when the dead man's switch is armed.
+        app.commitDataRequest.connect(window.quit_guard.session_ending)
+    if desk.specs:
+        bridge.run(window.load_markets(list(desk.specs.values())), "instruments", what="loading market data")
     collector = MainThreadCollector(window)
     window.gc_collector = collector
     collector.start()
@@ -105,6 +135,8 @@ async def serve_window(
     on_ready: ReadyHook | None = None,
     close_desk: bool = True,
     single_instance: SingleInstance | None = None,
+    layout_path: Path | None = None,
+    mode: str | None = None,
 ) -> int:
     """Run the window until it is closed (the coroutine behind ``run_window``).
 
@@ -117,12 +149,14 @@ async def serve_window(
         on_ready: called with the shown window (may be async).
         close_desk: close the desk (its venues) when the window closes.
         single_instance: listen on this local socket for other starts and command-line requests.
+        layout_path: where the window keeps its layout (None: this run only).
+        mode: ``"demo"`` or ``"simulator"`` (marked in the window), None for Kraken.
 
     Returns:
         The exit status: 0, or 1 when a screenshot was asked and the listing never came.
     """
     the_desk = desk if isinstance(desk, Desk) else await desk()
-    window = open_window(the_desk, accounts_store=accounts_store)
+    window = open_window(the_desk, accounts_store=accounts_store, layout_path=layout_path, mode=mode)
     server = None
     if single_instance is not None:
         server = InstanceServer(window, single_instance[0], single_instance[1](the_desk))
@@ -143,7 +177,12 @@ async def serve_window(
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(closed.wait(), wait)
-            window.close()
+            if not closed.is_set():
+                # A timed run ends without anyone to ask: the quit question's default, disarm.
+                if the_desk.deadman.armed:
+                    await the_desk.deadman.disarm()
+                window.quit_guard.allowed = True
+                window.close()
         await closed.wait()
     finally:
         if server is not None:
@@ -171,6 +210,8 @@ def run_window(
     close_desk: bool = True,
     argv: Sequence[str] | None = None,
     single_instance: SingleInstance | None = None,
+    mode: str | None = None,
+    layout_path: Path | None = None,
 ) -> int:
     """Create the QApplication and the qasync loop, run the window until closed, and clean up.
 
@@ -184,6 +225,9 @@ def run_window(
         close_desk: close the desk's venues when the window closes.
         argv: Qt's command line (default ``sys.argv``).
         single_instance: the profile's socket address and command handler (``app.instance``).
+        mode: ``"demo"`` or ``"simulator"``: the window marks it (title, a yellow strip).
+        layout_path: where the layout is kept; default ``layout.ini`` in the profile's config
+            dir (``app.paths``).
 
     Returns:
         The process exit status.
@@ -202,5 +246,9 @@ def run_window(
                 on_ready=on_ready,
                 close_desk=close_desk,
                 single_instance=single_instance,
+                layout_path=layout_path
+                if layout_path is not None
+                else default_paths().config_dir / LAYOUT_FILE,
+                mode=mode,
             )
         )

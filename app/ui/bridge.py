@@ -9,10 +9,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.plan import CancelIntent, Plan
+from app.core.plan import CancelIntent, Plan, Scope
 from app.desk.coordinator import CancelReport, LedgerEntry
 from app.desk.deadman import DeadmanState
 from app.desk.desk import AccountStatus, Desk
+from app.desk.killswitch import KillState, KillSwitch
 from app.ui.models import ActivityModel, OrdersTableModel
 
 log = logging.getLogger("app.ui.bridge")
@@ -32,6 +33,7 @@ class DeskBridge(QObject):
         account_removed(str): an account id that was removed.
         deadman_changed(object): a ``DeadmanState``, or None once an arm/disarm finished.
         busy_changed(int): how many tasks the bridge is running.
+        kill_changed(object): the running kill switch's ``KillState`` (each wave, pending, end).
 
     Rules kept:
     - every coroutine runs as a named task held in a set until it ends (no task is garbage
@@ -50,6 +52,7 @@ class DeskBridge(QObject):
     account_removed = Signal(str)
     deadman_changed = Signal(object)
     busy_changed = Signal(int)
+    kill_changed = Signal(object)
 
     def __init__(self, desk: Desk, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -174,6 +177,24 @@ class DeskBridge(QObject):
             self.desk.cancel(intent, plan), f"cancel-{intent.scope.value}", what=intent.describe()
         )
 
+    def kill_switch(self, hold_s: float) -> KillSwitch:
+        """Press the kill switch: every account whose key may cancel, held flat for ``hold_s``."""
+        accounts = self.desk.cancel_account_ids()
+        self.cancel_started.emit((CancelIntent(Scope.EVERYTHING, account_ids=accounts), None))
+        switch = self.desk.kill_switch(hold_s, accounts)
+        switch.changed.connect(self.kill_changed.emit)
+        self.kill_changed.emit(switch.state)
+        self.run(_until_done(switch), "kill-switch", what="the kill switch")
+        return switch
+
+    def stop_kill_switch(self) -> bool:
+        """Esc: stop the running kill switch's hold and waits; True if one was running."""
+        kill = self.desk.kill
+        if kill is None or not kill.running:
+            return False
+        kill.stop()
+        return True
+
     def refresh(self, account_id: str | None = None) -> asyncio.Task[None]:
         """Re-list now (all accounts, or one)."""
         return self.run(self.desk.refresh(account_id), "refresh", what="refresh")
@@ -205,3 +226,7 @@ class DeskBridge(QObject):
             t.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _until_done(switch: KillSwitch) -> KillState:
+    return await switch.start()

@@ -43,6 +43,7 @@ from app.desk.keys import RECOMMENDATION
 from app.desk.keys import warnings as key_warnings
 from app.desk.venues import DESCRIPTORS, EndpointRole, descriptor
 from app.logsafe import register_secret
+from app.ui import theme
 from app.ui.bridge import DeskBridge
 
 log = logging.getLogger("app.ui.dialogs")
@@ -172,7 +173,7 @@ class ConfirmCancelDialog(QDialog):
         self.confirm_button.setDefault(True)
         self.confirm_button.setAutoDefault(True)
         if danger:
-            self.confirm_button.setStyleSheet("QPushButton { background: #c0392b; color: white; }")
+            self.confirm_button.setStyleSheet(theme.danger_button_style())
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
@@ -478,6 +479,7 @@ class AccountsDialog(QDialog):
         if not self._specs:
             # A first account is the only thing to do here: Enter/Space adds it.
             self.add_button.setFocus()
+            self.add_button.setDefault(True)
             self.status.setText("No accounts yet. Add… asks for a name, the venue, the API key and secret.")
         # Before the trader types a key: is there a keychain to put it in?
         self.keychain_checked = self._bridge.run(

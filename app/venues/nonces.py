@@ -19,12 +19,16 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Container
 from pathlib import Path
+from typing import TypeVar
 
+from app.core.errors import AuthError
 from app.oslock import LockHeld, locked
 
 log = logging.getLogger("app.venues.nonces")
+
+T = TypeVar("T")
 
 
 RESERVE_NS = 10_000_000_000  # persist 10 s of nanosecond nonces ahead
@@ -135,3 +139,33 @@ class NonceSource:
     def last(self, key_id: str) -> int | None:
         """The highest nonce handed out for ``key_id``, if any."""
         return self._last.get(key_id)
+
+
+async def retry_after_nonce_clash(
+    send: Callable[[], Awaitable[T]],
+    nonces: NonceSource,
+    key: str,
+    refusals: Container[str | None],
+    venue: str,
+) -> T:
+    """``send()``, and once more after Kraken refused its nonce (nothing was applied: another
+    program used a higher nonce on the key), with the nonce jumped ahead.
+
+    Raises:
+        AuthError: refused again after the jump: "another program is using this API key".
+        Whatever ``send`` raises otherwise.
+    """
+    try:
+        return await send()
+    except AuthError as e:
+        if e.venue_error not in refusals:
+            raise
+        nonces.jump(key)
+    try:
+        return await send()
+    except AuthError as e:
+        if e.venue_error not in refusals:
+            raise
+        raise AuthError(
+            f"{venue} refused the nonce twice ({e.venue_error}): {NONCE_CLASH}", venue_error=e.venue_error
+        ) from None

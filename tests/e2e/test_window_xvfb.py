@@ -157,3 +157,83 @@ def test_kill_switch_by_keyboard_empties_every_account(
         log_file.close()
     log = (tmp_path / "app.log").read_text()
     assert "Traceback" not in log, log[-3000:]
+
+
+def truth(spot_rest: str, account: str) -> dict[str, dict[str, object]]:
+    """Every order the simulator's account ever had: state and symbol (the exchange's own record)."""
+    orders = httpx.get(f"{spot_rest}/_sim/truth", params={"account": account}, timeout=5).json()["orders"]
+    return dict(orders)
+
+
+def start_console(
+    display: str, endpoints: Path, home: Path, log_path: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "KRAKEN_CANCEL_HOME": str(home)}
+    log_file = log_path.open("w")
+    app = subprocess.Popen(
+        [sys.executable, "-m", "app", "--endpoints", str(endpoints)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log_file,
+    )
+    log_file.close()
+    name = "Kraken Cancel Console"
+    wait(lambda: xdo(display, "search", "--onlyvisible", "--name", name).strip() != "", 30, "the window")
+    wid = xdo(display, "search", "--onlyvisible", "--name", name).split()[0]
+    return app, wid
+
+
+def stop_console(app: subprocess.Popen[bytes]) -> None:
+    app.terminate()
+    try:
+        app.wait(15)
+    except subprocess.TimeoutExpired:
+        app.kill()
+        app.wait(5)
+
+
+def test_filter_select_all_delete_cancels_one_market_and_the_layout_is_kept(
+    display: str, simulator: tuple[dict[str, object], Path], tmp_path: Path
+) -> None:
+    endpoints, path = simulator
+    spot_rest = str(endpoints["spot_rest"])
+    futures_before = truth(spot_rest, "futures")
+    perp = {oid for oid, o in futures_before.items() if o["state"] == "open" and o["symbol"] == "PF_XBTUSD"}
+    others = {oid for oid, o in futures_before.items() if o["state"] == "open"} - perp
+    assert perp and others
+    counts = open_counts(spot_rest)
+    home = tmp_path / "home"
+    app, wid = start_console(display, path, home, tmp_path / "app.log")
+    try:
+        wait(lambda: {"spot_ws", "futures", "prime"} <= hosts_asked(spot_rest), 20, "every account to list")
+        time.sleep(1)
+        xdo(display, "windowfocus", "--sync", wid)
+        # What a trader types: find the BTC perpetual's orders, go to the table, take them all.
+        xdo(display, "key", "--clearmodifiers", "ctrl+f")
+        xdo(display, "type", "--delay", "20", "venue:futures btc perp")
+        xdo(display, "key", "Return", "ctrl+a", "Delete")
+        time.sleep(0.5)
+        xdo(display, "key", "Return")  # confirm
+        wait(
+            lambda: all(truth(spot_rest, "futures")[oid]["state"] != "open" for oid in perp),
+            20,
+            "the perpetual's orders to be cancelled",
+        )
+        after = truth(spot_rest, "futures")
+        assert all(after[oid]["state"] == "open" for oid in others)  # never wider than the filter
+        now = open_counts(spot_rest)
+        assert (now["spot"], now["prime"]) == (counts["spot"], counts["prime"])
+        # Zoom in, then quit with Ctrl+Q: the layout is kept in the profile. (No window manager
+        # here gives the focus back when the dialog closes: give it back.)
+        xdo(display, "windowfocus", "--sync", wid)
+        xdo(display, "key", "--clearmodifiers", "Escape", "Escape", "ctrl+equal")
+        time.sleep(0.3)
+        xdo(display, "key", "--clearmodifiers", "ctrl+q")
+        app.wait(20)
+    finally:
+        if app.poll() is None:
+            stop_console(app)
+    log = (tmp_path / "app.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
+    layout = (home / "config" / "layout.ini").read_text()
+    assert "zoom=110" in layout, layout[:500]

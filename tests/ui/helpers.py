@@ -29,21 +29,28 @@ def make_order(
     userref: int | None = None,
     client_id: str | None = None,
     opened_at: float | None = None,
+    venue: VenueKind = VenueKind.SPOT,
+    order_type: str = "limit",
+    stop_price: str | None = None,
+    filled: str = "0",
+    **extra: Any,
 ) -> Order:
-    """A plausible Spot order numbered ``n`` (its id is unique per ``n``)."""
+    """A plausible order numbered ``n`` (its id is unique per ``n``); Spot unless told."""
     return Order(
         account_id=account,
-        venue=VenueKind.SPOT,
+        venue=venue,
         order_id=f"O{n:05d}-ABCDE-FGHIJK",
         symbol=symbol,
         side=side,
-        order_type="limit",
+        order_type=order_type,
         price=None if price is None else Decimal(price),
         quantity=Decimal(quantity),
-        filled=Decimal("0"),
+        filled=Decimal(filled),
         opened_at=time.time() - 60 if opened_at is None else opened_at,
         client_id=client_id,
         userref=userref,
+        stop_price=None if stop_price is None else Decimal(stop_price),
+        **extra,
     )
 
 

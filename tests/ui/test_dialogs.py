@@ -19,6 +19,7 @@ from app.core.errors import KeychainError, KeychainUnavailable
 from app.core.orders import VenueKind
 from app.desk.audit import AuditLog
 from app.desk.desk import Desk
+from app.desk.instruments import InstrumentBook
 from app.keychain import WHAT_TO_DO
 from app.sim.server import SimThread
 from app.ui.app import open_window
@@ -105,7 +106,8 @@ async def accounts_ui(
     desk = Desk(audit, poll_interval_s=0.5)
     store = SimAccountsStore(desk, save_error=save_error)
     assert isinstance(store, AccountsStore)
-    window = open_window(desk, accounts_store=store)
+    # No market data: accounts here may have no endpoint, and tests never reach Kraken itself.
+    window = open_window(desk, accounts_store=store, instruments=InstrumentBook(fetchers={}))
     try:
         yield window, store
     finally:
@@ -262,18 +264,18 @@ def test_accounts_menu_is_disabled_without_a_store(tmp_path: Path, qapp: QApplic
     desk = Desk(AuditLog(tmp_path / "a.sqlite3"))
     window = MainWindow(DeskBridge(desk))
     assert not window.commands.accounts.isEnabled()
-    assert "No accounts" not in window.last_action.text()  # demo: nothing to add
+    assert "No accounts" not in window.last_message()  # demo: nothing to add
     window.deleteLater()
     desk.audit.close()
 
 
 async def test_first_start_says_how_to_add_an_account_until_one_is_there(tmp_path: Path) -> None:
     async with accounts_ui(tmp_path) as (window, _store):
-        assert "File > Accounts" in window.last_action.text()
-        assert "--demo" in window.last_action.text()
+        assert "File > Accounts" in window.last_message()
+        assert "--demo" in window.last_message()
         spec = AccountSpec("a1", "First", VenueKind.SPOT)
         window.bridge.desk.report_problem(spec, "no key stored")  # any account appearing
-        assert "File > Accounts" not in window.last_action.text()
+        assert "File > Accounts" not in window.last_message()
 
 
 def test_key_check_text_and_account_ids() -> None:
@@ -332,7 +334,7 @@ async def test_dead_mans_switch_toggle_arms_and_disarms_on_the_exchange(
         )
         await wait_until(lambda: "armed" in window.deadman_label.text(), what="the status")
         await wait_until(
-            lambda: "Dead man's switch armed (60 s, re-sent every 20 s) on Main" in window.last_action.text(),
+            lambda: "Dead man's switch armed (60 s, re-sent every 20 s) on Main" in window.last_message(),
             what="the outcome of arming",
         )
         qtbot.keyClick(window.table, Qt.Key.Key_D, ctrl_shift)
@@ -447,3 +449,15 @@ def test_key_check_names_rights_the_console_does_not_need() -> None:
     assert "Place orders: yes" in text and "Withdraw funds: could not tell" in text
     assert "may also place orders, which this console never does" in text
     assert text.endswith(RECOMMENDATION)
+
+
+async def test_enter_in_an_empty_accounts_dialog_adds_an_account(tmp_path: Path, qtbot: QtBot) -> None:
+    async with accounts_ui(tmp_path) as (window, _store):
+        dialog = open_accounts(window)
+        assert dialog.add_button.isDefault()
+        qtbot.keyClick(dialog, Qt.Key.Key_Return)
+        editor = dialog._editor
+        assert editor is not None and editor.isVisible()  # Enter added, it did not close
+        assert dialog.isVisible()
+        editor.reject()
+        dialog.reject()

@@ -112,7 +112,10 @@ async def test_the_local_socket_brings_the_window_forward_and_hands_commands_to_
             window.showMinimized()
             answer = await asyncio.to_thread(ask, address, {"cmd": "raise"})
             assert answer == {"ok": True, "message": "the console window was brought forward"}
-            assert not window.isMinimized() and "this window is the one running" in window.last_action.text()
+            assert (
+                not window.isMinimized()
+                and "this window is the one running" in window.last_action.full_text()
+            )
             answer = await asyncio.to_thread(ask, address, {"cmd": "list", "account": "spot"})
             assert answer["orders"] == len(window.bridge.desk.store) and seen[0]["account"] == "spot"
             bad = await asyncio.to_thread(ask, address, b"not json\n")

@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 
 from app.core.accounts import Credentials
-from app.core.errors import AuthError, RateLimited
+from app.core.errors import RateLimited
 from app.core.orders import CancelRef, Order
 from app.venues.base import NO_OBSERVER, SendObserver
 from app.venues.futures import wire
 from app.venues.http import error_for_transport, new_client
 from app.venues.lanes import PriorityLock
-from app.venues.nonces import NONCE_CLASH, NonceSource, key_id
+from app.venues.nonces import NonceSource, key_id, retry_after_nonce_clash
 from app.venues.signing import futures_rest_sign
 
 log = logging.getLogger("app.venues.futures.rest")
@@ -164,21 +164,13 @@ class FuturesRest:
     ) -> dict[str, Any]:
         """``_call_once``, sent once more after a nonce refusal (nothing was applied: another
         program used the key), the nonce jumped ahead; a second refusal says so."""
-        for again in (False, True):
-            try:
-                return await self._call_once(
-                    http_method, endpoint, params, cost, urgent=urgent, observer=observer
-                )
-            except AuthError as e:
-                if e.venue_error not in (wire.E_NONCE_LOW, wire.E_NONCE_DUP):
-                    raise
-                if again:
-                    raise AuthError(
-                        f"Kraken Futures refused the nonce twice ({e.venue_error}): {NONCE_CLASH}",
-                        venue_error=e.venue_error,
-                    ) from None
-                self._nonces.jump(self._key_id)
-        raise AssertionError("unreachable")
+        return await retry_after_nonce_clash(
+            lambda: self._call_once(http_method, endpoint, params, cost, urgent=urgent, observer=observer),
+            self._nonces,
+            self._key_id,
+            (wire.E_NONCE_LOW, wire.E_NONCE_DUP),
+            "Kraken Futures",
+        )
 
     async def _call_once(
         self,

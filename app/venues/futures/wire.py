@@ -311,6 +311,7 @@ def parse_rest_order(account_id: str, raw: Mapping[str, Any]) -> Order:
         filled = _dec(raw.get("filledSize", 0), "filledSize") or Decimal(0)
         unfilled = _dec(raw["unfilledSize"], "unfilledSize") or Decimal(0)
         status = str(raw.get("status", "untouched"))
+        order_type = str(raw.get("orderType") or "")
         return Order(
             account_id=account_id,
             venue=VenueKind.FUTURES,
@@ -326,6 +327,10 @@ def parse_rest_order(account_id: str, raw: Mapping[str, Any]) -> Order:
             stop_price=_positive(_dec(raw.get("stopPrice"), "stopPrice")),
             reduce_only=bool(raw.get("reduceOnly", False)),
             status="partially filled" if status == "partiallyFilled" or filled > 0 else "open",
+            # "post" is a post-only limit order (Kraken's orderType); Futures has no expiry on
+            # resting orders, and an IOC order never rests: what is listed is GTC.
+            time_in_force="GTC",
+            post_only=order_type == "post" if order_type in ("post", "lmt") else None,
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, MalformedReply):
@@ -646,6 +651,7 @@ def parse_ws_order(account_id: str, raw: Mapping[str, Any]) -> Order:
             stop_price=_positive(_dec(raw.get("stop_price"), "stop_price")),
             reduce_only=bool(raw.get("reduce_only", False)),
             status="partially filled" if filled > 0 else "open",
+            time_in_force="GTC",
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, MalformedReply):

@@ -38,7 +38,7 @@ from app.venues.base import (
 )
 from app.venues.http import error_for_transport, new_client
 from app.venues.lanes import PriorityLock
-from app.venues.nonces import NONCE_CLASH, NonceSource, key_id
+from app.venues.nonces import NonceSource, key_id, retry_after_nonce_clash
 from app.venues.signing import spot_rest_sign
 from app.venues.spot import rest_wire as wire
 from app.venues.spot.pacing import SpotPacer
@@ -149,19 +149,13 @@ class SpotRestVenue:
     ) -> dict[str, Any]:
         # "Invalid nonce" means nothing was applied: another program used a higher nonce on this
         # key. Jump ahead and send once more; a second refusal is that program's doing.
-        for again in (False, True):
-            try:
-                return await self._send_once(method, path, params, as_json, observer)
-            except AuthError as e:
-                if e.venue_error != "EAPI:Invalid nonce":
-                    raise
-                if again:
-                    raise AuthError(
-                        f"Kraken refused the nonce twice ({e.venue_error}): {NONCE_CLASH}",
-                        venue_error=e.venue_error,
-                    ) from None
-                self._nonces.jump(self._key_id)
-        raise AssertionError("unreachable")
+        return await retry_after_nonce_clash(
+            lambda: self._send_once(method, path, params, as_json, observer),
+            self._nonces,
+            self._key_id,
+            ("EAPI:Invalid nonce",),
+            "Kraken",
+        )
 
     async def _send_once(
         self,

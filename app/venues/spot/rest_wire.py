@@ -172,6 +172,7 @@ def parse_order(account_id: str, txid: str, raw: Mapping[str, Any]) -> Order:
         if descr.get("ordertype", "") not in ("limit", "market"):
             stop, price = price, _dec(descr.get("price2")) or None
         userref = raw.get("userref")
+        oflags = raw.get("oflags")
         return Order(
             account_id=account_id,
             venue=VenueKind.SPOT,
@@ -187,9 +188,24 @@ def parse_order(account_id: str, txid: str, raw: Mapping[str, Any]) -> Order:
             userref=int(userref) if userref not in (None, 0, "") else None,
             stop_price=stop,
             status=str(raw.get("status", "open")),
+            time_in_force=_time_in_force(raw),
+            post_only=None if oflags is None else "post" in str(oflags).split(","),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise MalformedReply(f"OpenOrders entry {txid!r} is malformed: {e!r}") from e
+
+
+def _time_in_force(raw: Mapping[str, Any]) -> str:
+    """v1 says ``timeinforce``; REST does not, but an order that rests is GTC unless it expires
+    (``expiretm`` set: GTD); IOC orders never rest (Kraken's AddOrder ``timeinforce``)."""
+    given = raw.get("timeinforce")
+    if given:
+        return str(given).upper()
+    try:
+        expires = float(raw.get("expiretm") or 0)
+    except (TypeError, ValueError):
+        expires = 0.0
+    return "GTD" if expires > 0 else "GTC"
 
 
 def parse_open_orders(

@@ -311,6 +311,8 @@ def order_from_report(account_id: str, raw: Mapping[str, Any], opened_at: float)
         raise MalformedReply(f"executions side not understood: {side!r}") from e
     triggers = raw.get("triggers")
     stop = decimal_or_none(triggers.get("price")) if isinstance(triggers, dict) else None
+    trigger_status = triggers.get("status") if isinstance(triggers, dict) else None
+    tif, post_only, reduce_only = raw.get("time_in_force"), raw.get("post_only"), raw.get("reduce_only")
     if stop is None:
         stop = decimal_or_none(raw.get("stop_price")) or None
     userref = raw.get("order_userref")
@@ -330,6 +332,10 @@ def order_from_report(account_id: str, raw: Mapping[str, Any], opened_at: float)
         userref=userref_or_none(userref),
         stop_price=stop,
         status=str(raw.get("order_status", "new")),
+        time_in_force=str(tif).upper() if tif else None,
+        post_only=post_only if isinstance(post_only, bool) else None,
+        reduce_only=reduce_only if isinstance(reduce_only, bool) else None,
+        triggered=None if trigger_status is None else trigger_status == "triggered",
     )
 
 
