@@ -415,7 +415,20 @@ async def soak_one(case: TransportCase, settings: Settings, seed: int, workdir: 
             report: CancelReport | None = None
             try:
                 async with asyncio.timeout(settings.round_timeout_s):
-                    report = await desk.cancel(intent, cancel_plan)
+                    if rnd.scope == "kill switch":
+                        # The window's kill switch itself: waves re-sent until clean, no hold.
+                        kill = await desk.kill_switch(0.0, ["acct"]).start()
+                        log.info(
+                            "%s: round %d kill switch under %s: %d waves, %s, %.1f s",
+                            case.name,
+                            n,
+                            rnd.fault,
+                            kill.waves,
+                            kill.summary(),
+                            time.monotonic() - started,
+                        )
+                    else:
+                        report = await desk.cancel(intent, cancel_plan)
             except TimeoutError:
                 cell.crashes += 1
                 limit = settings.round_timeout_s
