@@ -164,17 +164,19 @@ def describe_plan(plan: Plan, bridge: DeskBridge) -> list[str]:
         forms = {r.form for r in requests}
         if plan.intent.scope is Scope.USERREF:
             text = (
-                f"every order with userref {plan.intent.userref} ({known} known {noun}), "
+                f"every order with userref {plan.intent.userref} ({known:,} known {noun}), "
                 "plus any placed since the last refresh"
             )
         elif RequestForm.ALL in forms:
-            text = f"{known} known {noun}, plus any order placed since the last refresh"
+            text = f"{known:,} known {noun}, plus any order placed since the last refresh"
         elif RequestForm.ALL_FOR_SYMBOL in forms:
-            text = f"{known} known {noun}, plus any {plan.intent.symbol} order placed since the last refresh"
+            text = (
+                f"{known:,} known {noun}, plus any {plan.intent.symbol} order placed since the last refresh"
+            )
         else:
-            text = f"{known} {noun}"
+            text = f"{known:,} {noun}"
         n_req = len(requests)
-        how = "one request" if n_req == 1 else f"{n_req} requests"
+        how = "one request" if n_req == 1 else f"{n_req:,} requests"
         lines.append(f"• {bridge.account_name(account_id)} ({venue}): {text} — {how}")
     return lines
 
@@ -227,7 +229,7 @@ class CancelFlow(QObject):
         n = plan.order_count
         whole = self.whole_accounts(orders)
         if whole is None:
-            self._confirm(intent, plan, "Cancel orders", f"Cancel {n} selected orders?", shown=shown)
+            self._confirm(intent, plan, "Cancel orders", f"Cancel {n:,} selected orders?", shown=shown)
             return
         all_intent, all_plan = whole
         names = ", ".join(self._bridge.account_name(a) for a in all_intent.account_ids)
@@ -241,7 +243,7 @@ class CancelFlow(QObject):
             intent,
             plan,
             "Cancel orders",
-            f"Cancel {n} selected orders?",
+            f"Cancel {n:,} selected orders?",
             shown=shown,
             warning=offer,
             alternative=("Cancel &all on accounts" if many else "Cancel &all on account"),

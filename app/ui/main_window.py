@@ -665,7 +665,7 @@ class MainWindow(QMainWindow):
             parts.append(f"account {self.bridge.account_name(account)}")
         if not parts:
             return None
-        return f"{' and '.join(parts)}: {self.proxy.rowCount()} of {self.model.rowCount()} orders shown"
+        return f"{' and '.join(parts)}: {self.proxy.rowCount():,} of {self.model.rowCount():,} orders shown"
 
     def current_order(self) -> Order | None:
         """The order of the current row (the one the keyboard is on), else the first selected."""
@@ -1240,7 +1240,7 @@ class MainWindow(QMainWindow):
         n = plan.order_count
         # Written when painting resumes (it could not show before anyway): the status bar's
         # relayout stays off the key press's path.
-        self._pending_message = f"{intent.describe()}: sending ({n} known order{'s' if n != 1 else ''})…"
+        self._pending_message = f"{intent.describe()}: sending ({n:,} known order{'s' if n != 1 else ''})…"
 
     # --- the kill switch ------------------------------------------------------------------------------
 

@@ -45,6 +45,16 @@ def test_progress_eta_from_the_pace_and_gone_when_done() -> None:
     assert prog.running == 0 and prog.text(3.0) == ""
 
 
+def test_the_eta_follows_the_pace_of_late_not_the_fast_start() -> None:
+    # 900 of 1,000 in the first second, then a pair's rate counter lets ~2 a second through.
+    prog = CancelProgress()
+    for t, done in ((0.0, 0), (1.0, 900), (20.0, 950), (25.0, 960)):
+        prog.update(p(done, total=1000), now=t)
+    assert prog.eta_s(25.0) == 16.0  # 40 left at 60 per 24 s, not "~0 s" from the average
+    prog.update(p(960, total=1000, waiting=40, eta=30.0), now=26.0)
+    assert prog.eta_s(26.0) == 30.0  # never less than the wait the rate limit announced
+
+
 def test_progress_of_two_actions_adds_up_and_a_single_order_shows_none() -> None:
     prog = CancelProgress()
     prog.update(p(1, total=1, attempt="single"), now=0.0)
