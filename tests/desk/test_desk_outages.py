@@ -158,6 +158,7 @@ async def test_the_dead_man_switch_firing_while_away_is_named_and_rearmed_on_ret
     await asyncio.sleep(dm.timeout_s + 0.5)
     assert not rig.ex.open_orders("s")  # Kraken's switch fired
     dm.refresh_s = 60  # from here only the return re-arms it, not the next round
+    dm.timeout_s = 120  # and its timer then stands long enough to be seen at Kraken, however slow the machine
     await asyncio.sleep(0.5)  # the round under way ends (failing): the loop now sleeps a minute
     await rig.server.start_host("spot_rest")
     await rig.server.start_host("spot_ws")
