@@ -174,3 +174,34 @@ def test_the_defaults_follow_krakens_advice() -> None:
     manager = DeadmanManager({})
     assert (manager.timeout_s, manager.refresh_s) == (DEFAULT_TIMEOUT_S, DEFAULT_REFRESH_S) == (60, 20)
     assert DeadmanManager({}, timeout_s=60, refresh_s=59.9).refresh_s == 59.9
+
+
+async def test_an_account_back_whose_refresh_failed_is_rearmed_at_once_not_at_the_next_round(
+    rig: Rig,
+) -> None:
+    await rig.manager.arm()
+    rig.futures.deadman_answers.append(VenueUnavailable("cannot connect"))
+    await rig.clock.advance(20)
+    assert rig.manager.states["futures"].failing
+    await rig.clock.advance(5)  # the link is back 5 s later, 15 s before the next round
+    rig.manager.account_back("futures")
+    rig.manager.account_back("spot")  # its refresh did not fail: nothing to send
+    await settle()
+    assert rig.futures.armed_with == [60, 60, 60] and rig.spot.armed_with == [60, 60]
+    assert rig.manager.states["futures"] == DeadmanState("futures", True, NOW + 25 + 60, NOW + 25)
+
+
+async def test_an_account_back_while_the_switch_is_off_sends_nothing(rig: Rig) -> None:
+    rig.manager.account_back("futures")
+    await settle()
+    assert rig.futures.armed_with == []
+
+
+def test_fired_between_names_a_deadline_that_passed_unacknowledged() -> None:
+    manager = DeadmanManager({}, timeout_s=60, refresh_s=20)
+    manager.states["f"] = DeadmanState("f", True, trigger_at=160.0, acked_at=100.0, error="down")
+    assert manager.fired_between("f", 120.0, 200.0) == 160.0
+    assert manager.fired_between("f", 170.0, 200.0) is None  # before the outage began
+    assert manager.fired_between("f", 120.0, 150.0) is None  # not yet
+    manager.states["f"] = DeadmanState("f", True, trigger_at=160.0, acked_at=165.0)
+    assert manager.fired_between("f", 120.0, 200.0) is None  # acknowledged after: it did not run out

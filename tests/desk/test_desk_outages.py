@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,9 +158,14 @@ async def test_the_dead_man_switch_firing_while_away_is_named_and_rearmed_on_ret
     await rig.until(lambda: dm.states["s"].error is not None)
     await asyncio.sleep(dm.timeout_s + 0.5)
     assert not rig.ex.open_orders("s")  # Kraken's switch fired
-    dm.refresh_s = 60  # from here only the return re-arms it, not the next round
-    dm.timeout_s = 120  # and its timer then stands long enough to be seen at Kraken, however slow the machine
-    await asyncio.sleep(0.5)  # the round under way ends (failing): the loop now sleeps a minute
+    parked = asyncio.Event()
+
+    async def park(_s: float) -> None:
+        await parked.wait()
+
+    dm._sleep = park  # from here only the return re-arms it: the refresh loop's next round never comes
+    await asyncio.sleep(0.5)  # the round under way ends (failing), and the loop parks
+    back = time.time()
     await rig.server.start_host("spot_rest")
     await rig.server.start_host("spot_ws")
     await rig.desk.refresh()
@@ -169,7 +175,9 @@ async def test_the_dead_man_switch_firing_while_away_is_named_and_rearmed_on_ret
     assert "Kraken's dead man's switch fired at" in report.summary()
     # Armed again at once, not at the next round a minute away.
     await rig.until(lambda: dm.states["s"].error is None, within_s=5)
-    assert rig.ex.deadman_trigger_time("s") is not None
+    st = dm.states["s"]
+    assert st.armed and st.acked_at is not None and st.acked_at >= back  # Kraken acknowledged anew
+    parked.set()
     await dm.disarm()
 
 
