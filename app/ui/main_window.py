@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QToolBar,
     QToolButton,
     QTreeView,
@@ -43,13 +42,14 @@ from app.desk.instruments import InstrumentBook
 from app.ui import theme
 from app.ui.about import HelpActions
 from app.ui.actions import SHORTCUTS, CancelFlow, WindowActions
+from app.ui.activity import ActivityPanel
 from app.ui.bridge import DeskBridge
 from app.ui.dialogs import AccountsDialog, AccountsStore, ShortcutsDialog
 from app.ui.frozen_table import FrozenColumnsTable
 from app.ui.gc_guard import MainThreadCollector
 from app.ui.groups import SymbolGroupsModel
 from app.ui.layout import LayoutStore
-from app.ui.models import FROZEN_COLUMNS, HEADERS, ActivityColumn, Column, OrdersFilterProxy
+from app.ui.models import FROZEN_COLUMNS, HEADERS, Column, OrdersFilterProxy
 from app.ui.sidebar import AccountsSidebar
 from app.ui.theme import ThemeChoice
 from app.ui.widgets import ElidedLabel
@@ -360,39 +360,26 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _build_activity(self) -> None:
-        self.activity = QTableView()
-        self.activity.setObjectName("activity_table")
-        self.activity.setModel(self.bridge.activity_model)
-        self.activity.verticalHeader().hide()
-        self.activity.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.activity.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.activity.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.activity.setWordWrap(False)
+        """The Activity dock: one row per action, its orders and their steps (``app.ui.activity``)."""
+        self.activity_panel = ActivityPanel(self.bridge.activity_model, self._activity_accounts)
+        self.activity = self.activity_panel.view
         self.activity.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.activity.horizontalHeader().setStretchLastSection(True)
         self.activity_dock = QDockWidget("Activity", self)
         self.activity_dock.setObjectName("activity_dock")
-        self.activity_dock.setWidget(self.activity)
+        self.activity_dock.setWidget(self.activity_panel)
         self.activity_dock.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetClosable | QDockWidget.DockWidgetFeature.DockWidgetMovable
         )
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.activity_dock)
-        self.resizeDocks([self.activity_dock], [170], Qt.Orientation.Vertical)
-        self._apply_activity_widths()
+        self.resizeDocks([self.activity_dock], [200], Qt.Orientation.Vertical)
+        self.bridge.account_changed.connect(lambda _s: self.activity_panel.refresh_accounts())
+        self.bridge.account_removed.connect(lambda _a: self.activity_panel.refresh_accounts())
+
+    def _activity_accounts(self) -> list[tuple[str, str]]:
+        return [(aid, st.name) for aid, st in self.bridge.desk.status.items()]
 
     def _apply_activity_widths(self) -> None:
-        fm = self.activity.fontMetrics()
-        h = self.activity.horizontalHeader()
-        for col, sample in {
-            ActivityColumn.TIME: "00:00:00.000",
-            ActivityColumn.ACCOUNT: "Demo Futures",
-            ActivityColumn.SYMBOL: "PF_XBTUSD",
-            ActivityColumn.ORDER_ID: "2d269048-4013-4e33-a77b-20adfefed000",
-            ActivityColumn.STATE: "acknowledged",
-            ActivityColumn.REASON: "EOrder:Unknown order (already gone)",
-        }.items():
-            h.resizeSection(col, fm.horizontalAdvance(sample) + CELL_PADDING)
-        self.activity.verticalHeader().setDefaultSectionSize(fm.height() + 4)
+        self.activity_panel.apply_widths()
 
     def _build_toolbar(self) -> None:
         c = self.commands
