@@ -186,6 +186,7 @@ class Desk:
         self._away_rows: dict[str, dict[OrderKey, Order]] = {}  # account -> its rows at that moment
         self._fallback: dict[str, asyncio.Task[None]] = {}
         self._status_tasks: dict[str, asyncio.Task[None]] = {}
+        self._status_wake: dict[str, asyncio.Event] = {}
         self._unhook: dict[str, Callable[[], None]] = {}
         self.store.inserted.connect(lambda orders: self._recount({o.account_id for o in orders}))
         self.store.removed.connect(lambda keys: self._recount({k[0] for k in keys}))
@@ -289,8 +290,7 @@ class Desk:
             # Reconnecting for long is down: red, with how long, still retried.
             gone_since = self._away.get(account_id, now)
             if now - gone_since >= DOWN_AFTER_S:
-                link = LinkState.DOWN
-                detail = f"down for {int(now - gone_since)} s: {detail}"
+                link = LinkState.DOWN  # for how long: ``since``, so the window's count ticks
                 since = gone_since
         self._set_status(
             replace(st, link=link, detail=detail, since=since, live_at=live_at, retry_at=retry_at)
@@ -452,6 +452,8 @@ class Desk:
     async def _watch_kraken(self, account_id: str, venue: Venue) -> None:
         """Ask Kraken's own status for the account's venue now and every ``STATUS_EVERY_S``."""
         while True:
+            wake = self._status_wake.setdefault(account_id, asyncio.Event())
+            wake.clear()
             try:
                 status = await venue.kraken_status()
             except Exception as e:
@@ -460,7 +462,16 @@ class Desk:
             st = self.status.get(account_id)
             if st is not None and status is not None and st.kraken != status:
                 self._set_status(replace(st, kraken=status))
-            await self._sleep(STATUS_EVERY_S)
+            await self._sleep_or_wake(wake, STATUS_EVERY_S)
+
+    async def _sleep_or_wake(self, wake: asyncio.Event, seconds: float) -> None:
+        """Wait ``seconds`` (the desk's own sleep) or until ``wake`` is set, whichever is first."""
+        waits = [asyncio.ensure_future(self._sleep(seconds)), asyncio.ensure_future(wake.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def _stream(self, account_id: str, venue: Venue) -> None:
         loop = asyncio.get_running_loop()
@@ -488,6 +499,8 @@ class Desk:
 
         def link(state: LinkState, detail: str) -> None:
             if state is LinkState.LIVE:
+                if account_id in self._away:  # back: ask Kraken's status again now
+                    self._status_wake.setdefault(account_id, asyncio.Event()).set()
                 flush()  # its snapshot first: "live" is never shown over rows not yet applied
                 self._stop_fallback(account_id)
                 self._link(account_id, state, detail)

@@ -5,6 +5,7 @@ The ui never imports ``app.venues``; what it needs to know about a kind of venue
 
 from __future__ import annotations
 
+from app.venues.base import VenueStatus
 from app.venues.registry import DESCRIPTORS, EndpointRole, VenueDescriptor, descriptor
 
-__all__ = ["DESCRIPTORS", "EndpointRole", "VenueDescriptor", "descriptor"]
+__all__ = ["DESCRIPTORS", "EndpointRole", "VenueDescriptor", "VenueStatus", "descriptor"]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QWidget
 
+from app.core.accounts import LinkState
 from app.core.orders import Order, Side
 from app.core.plan import CancelIntent, Plan, RequestForm, Scope
+from app.desk.killswitch import DEFAULT_HOLD_S
 from app.ui.bridge import DeskBridge
 from app.ui.dialogs import ConfirmCancelDialog
 from app.ui.theme import ThemeChoice
@@ -199,6 +201,7 @@ class CancelFlow(QObject):
         self._bridge = bridge
         self._window = window
         self.dialog: ConfirmCancelDialog | None = None
+        self.kill_hold_s = DEFAULT_HOLD_S  # the kill switch holds flat this long (a setting)
 
     # --- commands -------------------------------------------------------------------------------
 
@@ -327,6 +330,16 @@ class CancelFlow(QObject):
         warning = [
             f"⚠ Left out: {self._bridge.account_name(a)}: its key can list but not cancel." for a in left_out
         ]
+        down = [
+            st.name
+            for a in accounts
+            if (st := desk.status.get(a)) is not None and st.link not in (LinkState.LIVE, LinkState.POLLING)
+        ]
+        if down:
+            warning.append(f"Not reachable now: {', '.join(down)}: cancelled as soon as they are back.")
+        hold = self.kill_hold_s
+        if hold > 0:
+            warning.append(f"Then holds flat for {hold:g} s: anything that appears is cancelled (Esc stops).")
         self._confirm(
             intent,
             plan,
@@ -335,6 +348,7 @@ class CancelFlow(QObject):
             danger=True,
             confirm_text="Cancel everything",
             warning=warning,
+            on_accept=lambda: self._bridge.kill_switch(hold),
         )
 
     # --- confirmation -----------------------------------------------------------------------------
@@ -350,6 +364,7 @@ class CancelFlow(QObject):
         confirm_text: str = "Cancel orders",
         warning: Sequence[str] = (),
         shown: str | None = None,
+        on_accept: Callable[[], object] | None = None,
     ) -> None:
         if not plan.requests:
             self.message.emit(f"Nothing to cancel ({intent.describe()}).")
@@ -370,7 +385,10 @@ class CancelFlow(QObject):
         self.dialog = dialog
 
         def accepted() -> None:
-            self._bridge.cancel(intent, plan)
+            if on_accept is not None:
+                on_accept()
+            else:
+                self._bridge.cancel(intent, plan)
 
         def finished(_result: int) -> None:
             if self.dialog is dialog:

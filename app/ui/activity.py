@@ -894,8 +894,6 @@ class ActivityFilter(QSortFilterProxyModel):
         1,000-order cancel then took 30 s under a filter. The model re-announces an action with
         each batch of its orders' moves, so the answer here is asked again when it can change.
         """
-        if self.text and any(self.text in a.casefold() for a in node.attempts):
-            return self.account is None or self.account in node.accounts
         if self.account is not None and self.account not in node.accounts:
             return False
         if self.problems_only and not node.problems:
@@ -915,8 +913,10 @@ class ActivityFilter(QSortFilterProxyModel):
         if self.state is not None and node.word != self.state:
             return False
         if self.text:
-            return self.text in o.order_id.casefold() or (
-                o.client_id is not None and self.text in o.client_id.casefold()
+            return (
+                self.text in o.order_id.casefold()
+                or (o.client_id is not None and self.text in o.client_id.casefold())
+                or self.text in node.attempt.casefold()  # an attempt id shows all its orders
             )
         return True
 

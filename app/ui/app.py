@@ -76,6 +76,9 @@ def open_window(
         mode=mode,
     )
     bridge.setParent(window)
+    if isinstance(app, QApplication):
+        # The desktop session ending asks too, when the dead man's switch is armed.
+        app.commitDataRequest.connect(window.quit_guard.session_ending)
     if desk.specs:
         bridge.run(window.load_markets(list(desk.specs.values())), "instruments", what="loading market data")
     collector = MainThreadCollector(window)
@@ -174,7 +177,12 @@ async def serve_window(
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(closed.wait(), wait)
-            window.close()
+            if not closed.is_set():
+                # A timed run ends without anyone to ask: the quit question's default, disarm.
+                if the_desk.deadman.armed:
+                    await the_desk.deadman.disarm()
+                window.quit_guard.allowed = True
+                window.close()
         await closed.wait()
     finally:
         if server is not None:

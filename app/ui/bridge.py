@@ -36,8 +36,7 @@ class DeskBridge(QObject):
         account_removed(str): an account id that was removed.
         deadman_changed(object): a ``DeadmanState``, or None once an arm/disarm finished.
         busy_changed(int): how many tasks the bridge is running.
-        outside_changed(object): an ``OutsideChange`` (an order filled or ended by something else).
-        kill_changed(object): the running kill switch's ``KillState`` (pressed, each wave, its end).
+        kill_changed(object): the running kill switch's ``KillState`` (each wave, pending, end).
 
     Rules kept:
     - every coroutine runs as a named task held in a set until it ends (no task is garbage
@@ -56,7 +55,6 @@ class DeskBridge(QObject):
     account_removed = Signal(str)
     deadman_changed = Signal(object)
     busy_changed = Signal(int)
-    outside_changed = Signal(object)
     kill_changed = Signal(object)
 
     def __init__(self, desk: Desk, parent: QObject | None = None) -> None:
@@ -173,17 +171,14 @@ class DeskBridge(QObject):
         def changed(state: KillState) -> None:
             self._flush_activity()
             self.activity_model.update_kill(kill_id, state, time.time())
-            self.kill_changed.emit(state)
             if not switch.running:
                 unhook()
 
         unhook = switch.changed.connect(changed)
         self._disconnects.append(unhook)
-        self.kill_changed.emit(switch.state)
 
     def _on_outside_change(self, change: OutsideChange) -> None:
         self.activity_model.add_outside(change, time.time())
-        self.outside_changed.emit(change)
 
     def _on_recovered(self, report: AwayReport) -> None:
         self.activity_model.add_note(
@@ -290,6 +285,24 @@ class DeskBridge(QObject):
             self.desk.cancel(intent, plan), f"cancel-{intent.scope.value}", what=intent.describe()
         )
 
+    def kill_switch(self, hold_s: float) -> KillSwitch:
+        """Press the kill switch: every account whose key may cancel, held flat for ``hold_s``."""
+        accounts = self.desk.cancel_account_ids()
+        self.cancel_started.emit((CancelIntent(Scope.EVERYTHING, account_ids=accounts), None))
+        switch = self.desk.kill_switch(hold_s, accounts)
+        switch.changed.connect(self.kill_changed.emit)
+        self.kill_changed.emit(switch.state)
+        self.run(_until_done(switch), "kill-switch", what="the kill switch")
+        return switch
+
+    def stop_kill_switch(self) -> bool:
+        """Esc: stop the running kill switch's hold and waits; True if one was running."""
+        kill = self.desk.kill
+        if kill is None or not kill.running:
+            return False
+        kill.stop()
+        return True
+
     def refresh(self, account_id: str | None = None) -> asyncio.Task[None]:
         """Re-list now (all accounts, or one)."""
         return self.run(self.desk.refresh(account_id), "refresh", what="refresh")
@@ -321,3 +334,7 @@ class DeskBridge(QObject):
             t.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _until_done(switch: KillSwitch) -> KillState:
+    return await switch.start()

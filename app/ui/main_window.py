@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QObject, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QFont, QFontMetrics, QGuiApplication, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QFontMetrics, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -39,7 +39,8 @@ from app.desk.coordinator import CancelReport, LedgerEntry
 from app.desk.deadman import NO_SWITCH, DeadmanState
 from app.desk.desk import AccountStatus
 from app.desk.instruments import InstrumentBook
-from app.ui import theme
+from app.desk.killswitch import DEFAULT_HOLD_S, KillPhase, KillState
+from app.ui import status_text, theme
 from app.ui.about import HelpActions
 from app.ui.actions import SHORTCUTS, CancelFlow, WindowActions
 from app.ui.activity import ActivityPanel
@@ -50,6 +51,7 @@ from app.ui.gc_guard import MainThreadCollector
 from app.ui.groups import SymbolGroupsModel
 from app.ui.layout import LayoutStore
 from app.ui.models import FROZEN_COLUMNS, HEADERS, Column, OrdersFilterProxy
+from app.ui.quit_guard import QuitGuard
 from app.ui.sidebar import AccountsSidebar
 from app.ui.theme import ThemeChoice
 from app.ui.widgets import ElidedLabel
@@ -84,6 +86,7 @@ WARM_SLICE_ROWS = 40  # filter records built per idle turn (under a millisecond)
 WARM_BULK_ROWS = 50  # an insert this large (a listing) is warmed at once
 HOLD_CAP_MS = 3000  # rows held under the pointer catch up at least this often
 ZOOM_STEPS = (70, 80, 90, 100, 110, 125, 140, 160, 180, 200)
+KILL_HOLD_CHOICES = (0.0, 5.0, 10.0, 30.0, 60.0)  # Orders > Kill switch holds flat for
 PAINT_HOLD_MS = 60  # the longest the window waits to repaint after a cancel starts
 _BAD_STATES = (CancelState.FAILED, CancelState.REJECTED, CancelState.UNKNOWN)
 _POINTING = frozenset({QEvent.Type.MouseMove, QEvent.Type.MouseButtonPress, QEvent.Type.Wheel})
@@ -211,6 +214,7 @@ class MainWindow(QMainWindow):
         self.groups = SymbolGroupsModel(self.proxy, self)
         self.commands = WindowActions(self)
         self.flow = CancelFlow(bridge, self)
+        self.quit_guard = QuitGuard(self, bridge, close=self.close, message=self.show_message)
         self._menu: QMenu | None = None
         self._dialogs: list[QDialog] = []
         self._zoom = 100
@@ -418,6 +422,15 @@ class MainWindow(QMainWindow):
         orders.addSeparator()
         for a in (c.select_all, c.copy_ids, c.find, c.clear, c.refresh):
             orders.addAction(a)
+        hold_menu = orders.addMenu("Kill switch holds flat for")
+        hold_menu.setObjectName("kill_hold_menu")
+        self._hold_actions: list[QAction] = []
+        for seconds in KILL_HOLD_CHOICES:
+            act = hold_menu.addAction("no hold (one wave)" if seconds == 0 else f"{seconds:g} s")
+            act.setCheckable(True)
+            act.setData(seconds)
+            act.triggered.connect(lambda _c=False, s=seconds: self.set_kill_hold(s))
+            self._hold_actions.append(act)
         orders.addSeparator()
         orders.addAction(c.deadman)
         view = self.view_menu = bar.addMenu("&View")
@@ -450,6 +463,11 @@ class MainWindow(QMainWindow):
         self.deadman_label.setObjectName("deadman_status")
         self.busy_label = QLabel()
         self.busy_label.setObjectName("busy")
+        self.kill_label = QLabel()
+        self.kill_label.setObjectName("kill_switch_status")
+        self.kill_label.hide()
+        self._kill_state: KillState | None = None
+        sb.addPermanentWidget(self.kill_label)
         sb.addPermanentWidget(self.busy_label)
         sb.addPermanentWidget(self.deadman_label)
         sb.addPermanentWidget(self.exchange_label)
@@ -482,6 +500,11 @@ class MainWindow(QMainWindow):
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(1000)
         self._save_timer.timeout.connect(self.save_layout)
+        # Countdowns tick: reconnect waits, "down for", the dead man's switch, the kill switch.
+        self.status_timer = QTimer(self)
+        self.status_timer.setInterval(1000)
+        self.status_timer.timeout.connect(self._tick_status)
+        self.status_timer.start()
 
     def _connect(self) -> None:
         c, b = self.commands, self.bridge
@@ -541,6 +564,7 @@ class MainWindow(QMainWindow):
         b.account_changed.connect(self._account_changed)
         b.account_removed.connect(self._account_removed)
         b.deadman_changed.connect(self._deadman_changed)
+        b.kill_changed.connect(self._kill_changed)
         b.busy_changed.connect(lambda n: self.busy_label.setText(f"working ({n})" if n else ""))
         # The model's rowsRemoved too: the filter proxy drops its rows while the model is still
         # "about to" remove them, so counting then said "271 of 272" with nothing filtered.
@@ -699,7 +723,11 @@ class MainWindow(QMainWindow):
             )
 
     def clear_selection_or_filter(self) -> None:
-        """Esc: clear the selection; if there is none, clear the filter and go back to the table."""
+        """Esc: stop a running kill switch; else clear the selection; if there is none, clear the
+        filter and go back to the table."""
+        if self.bridge.stop_kill_switch():
+            self.show_message("Stopping the kill switch (requests already sent still settle)…")
+            return
         view: QAbstractItemView = self.groups_view if self.grouped else self.table
         if view.selectionModel().hasSelection():
             view.clearSelection()
@@ -946,10 +974,17 @@ class MainWindow(QMainWindow):
         grouped = s.value("grouped", False)
         if grouped in (True, "true", 1, "1"):
             self.set_grouped(True)
+        try:
+            hold = float(s.value("settings/kill_hold_s", DEFAULT_HOLD_S))
+        except (TypeError, ValueError):
+            hold = DEFAULT_HOLD_S
+        self.set_kill_hold(hold if hold in KILL_HOLD_CHOICES else DEFAULT_HOLD_S)
 
     def reset_layout(self) -> None:
-        """View > Reset layout: default columns, widths, sort, splitter, zoom and theme."""
+        """View > Reset layout: default columns, widths, sort, splitter, zoom and theme (settings
+        such as the kill switch's hold are kept)."""
         self.layout_store.clear()
+        self.set_kill_hold(self.flow.kill_hold_s)
         header = self.table.horizontalHeader()
         for col in Column:
             self.table.setColumnHidden(col, False)
@@ -1142,7 +1177,13 @@ class MainWindow(QMainWindow):
             color = "failed"
         _set_label(self.deadman_label, text, theme.text_style(color))
         self.deadman_label.setToolTip(text)
+        self.sidebar.update_deadman(dm.states, dm.armed)
         self._update_banner()
+
+    def _tick_status(self) -> None:
+        self.sidebar.tick()
+        self._update_banner()
+        self._show_kill(time.time())
 
     def _hold_paint(self) -> None:
         """Paint nothing until the cancel's first request has left (bounded by PAINT_HOLD_MS).
@@ -1170,26 +1211,68 @@ class MainWindow(QMainWindow):
         ):
             self._release_paint()
 
-    def _cancel_started(self, payload: tuple[CancelIntent, Plan]) -> None:
+    def _cancel_started(self, payload: tuple[CancelIntent, Plan | None]) -> None:
         # Nothing of ours runs before the first byte: no repaint, no warming slice.
         self._warm_timer.stop()
         self._hold_paint()
         intent, plan = payload
+        if plan is None:  # the kill switch plans per account, wave by wave
+            self._pending_message = "Kill switch: cancelling everything…"
+            return
         n = plan.order_count
         # Written when painting resumes (it could not show before anyway): the status bar's
         # relayout stays off the key press's path.
         self._pending_message = f"{intent.describe()}: sending ({n} known order{'s' if n != 1 else ''})…"
+
+    # --- the kill switch ------------------------------------------------------------------------------
+
+    def _kill_changed(self, state: KillState) -> None:
+        self._kill_state = state
+        self._show_kill(time.time())
+        if state.phase in (KillPhase.DONE, KillPhase.STOPPED):
+            how = "stopped (Esc)" if state.phase is KillPhase.STOPPED else "done"
+            bad = bool(state.problems or state.pending) or any(state.counts.get(s, 0) for s in _BAD_STATES)
+            self.show_message(f"Kill switch {how}: {state.summary()}", error=bad)
+
+    def _show_kill(self, now: float) -> None:
+        state = self._kill_state
+        if state is None or state.phase in (KillPhase.DONE, KillPhase.STOPPED):
+            if self.kill_label.isVisible():
+                self.kill_label.hide()
+            return
+        if state.phase is KillPhase.HOLDING and state.hold_until is not None:
+            left = max(0.0, state.hold_until - now)
+            what = f"holding flat {left:.0f} s"
+        else:
+            what = "cancelling"
+        text = f"KILL SWITCH {what} · {state.summary()} — Esc stops"
+        _set_label(self.kill_label, text, theme.text_style("failed") + "font-weight: bold;")
+        self.kill_label.setToolTip("\n".join((text, *state.problems)))
+        if not self.kill_label.isVisible():
+            self.kill_label.show()
+
+    def set_kill_hold(self, seconds: float) -> None:
+        """How long the kill switch holds flat after its first wave (kept in the profile)."""
+        self.flow.kill_hold_s = seconds
+        self.layout_store.set("settings/kill_hold_s", seconds)
+        for action in self._hold_actions:
+            action.setChecked(float(action.data()) == seconds)
 
     def _cancel_settled(self, report: CancelReport) -> None:
         self._pending_message = None  # the report says more
         self._release_paint()
         if self._warm_row < self.model.rowCount() and not self._warm_timer.isActive():
             self._warm_timer.start()
+        kill = self.bridge.desk.kill
+        if kill is not None and kill.running:
+            return  # a wave of the kill switch: its own line says it all (each wave is in Activity)
         bad = any(report.counts.get(s, 0) for s in _BAD_STATES) or bool(report.errors)
         self.show_message(format_report(report), error=bad)
 
     def _account_changed(self, status: AccountStatus) -> None:
         self.sidebar.update_status(status)
+        why = f"{status.name} is {status.link.value}" if status.stale else None
+        self.model.set_stale(status.account_id, status.live_at, why)
         self._update_banner()
         if self.last_action.full_text().endswith(NO_ACCOUNTS_HINT):
             self.show_message("Ready.")
@@ -1221,18 +1304,21 @@ class MainWindow(QMainWindow):
         if links[LinkState.CONNECTING] + links[LinkState.RECONNECTING]:
             summary += f", {links[LinkState.CONNECTING] + links[LinkState.RECONNECTING]} connecting"
         _set_label(self.exchange_label, summary, theme.text_style("failed") if links[LinkState.DOWN] else "")
+        now = time.time()
         problems = [
-            f"{s.name} is {s.link.value}: {s.detail}" if s.detail else f"{s.name} is {s.link.value}"
+            status_text.link(s, now).long
             for s in statuses
             if s.link in (LinkState.DOWN, LinkState.RECONNECTING)
         ]
         dm = self.bridge.desk.deadman
         if dm.armed:
             problems.extend(
-                f"Dead man's switch on {self.bridge.account_name(s.account_id)}: {s.error}"
+                f"Dead man's switch on {self.bridge.account_name(s.account_id)}: "
+                + status_text.deadman(s, now, switch_on=True).long
                 for s in dm.states.values()
-                if s.error and s.supported
+                if s.failing
             )
+        problems.extend(status_text.maintenance_reminder(statuses, dm.states, now))
         text = "\n".join(problems)
         if self.banner.text() != text:
             self.banner.setText(text)
@@ -1309,6 +1395,9 @@ class MainWindow(QMainWindow):
         menu.popup(at)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.quit_guard.may_close():  # the dead man's switch is armed: asked first
+            event.ignore()
+            return
         try:
             self.save_layout()
         except Exception:  # a layout that cannot be written must not keep the window open

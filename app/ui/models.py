@@ -226,6 +226,9 @@ class OrdersTableModel(QAbstractTableModel):
         self._tags: list[float] = []
         self._outcome_of = outcome_of or (lambda _key: None)
         self._account_name = account_name or (lambda account_id: account_id)
+        # Accounts whose link is neither live nor listed over REST: their rows may be out of
+        # date. account -> when they were last current (None: never listed), and why.
+        self._stale: dict[str, tuple[float | None, str]] = {}
         self._clock = clock
         self._sort_col: Column | None = None
         self._desc = False
@@ -291,6 +294,8 @@ class OrdersTableModel(QAbstractTableModel):
         if role == _FOREGROUND:
             if self._leaving and order.key in self._leaving:
                 return theme.qcolor("dim")
+            if self._stale and order.account_id in self._stale:
+                return theme.qcolor("dim")  # may be out of date: never shown as if live
             if col == _SIDE:
                 return theme.side_color(order.side)
             if col == _CANCEL:
@@ -312,8 +317,34 @@ class OrdersTableModel(QAbstractTableModel):
         if role == LEAVING_ROLE:
             return bool(self._leaving) and order.key in self._leaving
         if role == _TOOLTIP:
-            return self._tooltip(order, _COLUMNS[col])
+            tip = self._tooltip(order, _COLUMNS[col])
+            stale = self._stale.get(order.account_id) if self._stale else None
+            if stale is not None:
+                as_of, why = stale
+                when = (
+                    time.strftime("%H:%M:%S", time.localtime(as_of)) if as_of is not None else "never listed"
+                )
+                line = f"As of {when}: {why}; this row may be out of date"
+                return f"{line}\n{tip}" if tip else line
+            return tip
         return None
+
+    def set_stale(self, account_id: str, as_of: float | None, why: str | None) -> None:
+        """Mark an account's rows stale (dimmed, "as of" on hover) or, with ``why`` None, current."""
+        now = (as_of, why) if why is not None else None
+        if self._stale.get(account_id) == now:
+            return
+        if now is None:
+            self._stale.pop(account_id, None)
+        else:
+            self._stale[account_id] = now
+        if self._rows:
+            last = self.index(len(self._rows) - 1, _NCOLS - 1)
+            self.dataChanged.emit(self.index(0, 0), last, [Qt.ItemDataRole.ForegroundRole])
+
+    def stale_accounts(self) -> dict[str, tuple[float | None, str]]:
+        """Accounts whose rows are shown stale: when they were last current, and why."""
+        return dict(self._stale)
 
     # --- cell values --------------------------------------------------------------------------
 

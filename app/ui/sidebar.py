@@ -1,16 +1,24 @@
-"""The accounts sidebar: each account's venue, connection state and open-order count."""
+"""The accounts sidebar: each account's venue, connection state, dead man's switch and open-order count.
+
+Under an account, a second line appears when there is something to say: Kraken's own status
+(maintenance, cancel only, an announced maintenance), how old the rows are when the link is not
+live, a dead man's switch Kraken has not acknowledged. Countdowns tick (``tick`` once a second).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QGuiApplication, QPaintEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTreeWidget, QTreeWidgetItem, QWidget
 
 from app.core.accounts import LinkState
+from app.desk.deadman import DeadmanState
 from app.desk.desk import AccountStatus
-from app.ui import theme
+from app.desk.venues import descriptor
+from app.ui import status_text, theme
 
 ACCOUNT_ROLE = Qt.ItemDataRole.UserRole + 10
 """The account id of a sidebar row (None on "All accounts")."""
@@ -34,7 +42,8 @@ class AccountsSidebar(QTreeWidget):
     cancel_account_requested = Signal(str)
     refresh_requested = Signal(str)
 
-    COLUMNS = ("Account", "Venue", "State", "Orders")
+    COLUMNS = ("Account", "Venue", "State", "Switch", "Orders")
+    COUNT = 4  # the Orders column
 
     def __init__(
         self, parent: QWidget | None = None, *, count_of: Callable[[str], int] | None = None
@@ -45,6 +54,7 @@ class AccountsSidebar(QTreeWidget):
         self.setColumnCount(len(self.COLUMNS))
         self.setHeaderLabels(list(self.COLUMNS))
         self.setRootIsDecorated(False)
+        self.setItemsExpandable(False)  # a detail line is shown whenever it has something to say
         self.setUniformRowHeights(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -58,12 +68,18 @@ class AccountsSidebar(QTreeWidget):
         for col in range(1, len(self.COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self._items: dict[str, QTreeWidgetItem] = {}
+        self._details: dict[str, QTreeWidgetItem] = {}
+        self._status: dict[str, AccountStatus] = {}
+        self._deadman: dict[str, DeadmanState] = {}
+        self._switch_on = False
         self._counts: dict[str, int] = {}
         self._menu: QMenu | None = None
         self._counts_dirty = False
-        self.all_item = QTreeWidgetItem(["All accounts", "", "", "0"])
+        self.all_item = QTreeWidgetItem(["All accounts", "", "", "", "0"])
         self.all_item.setData(0, ACCOUNT_ROLE, None)
-        self.all_item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.all_item.setTextAlignment(
+            self.COUNT, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        )
         font = self.all_item.font(0)
         font.setBold(True)
         self.all_item.setFont(0, font)
@@ -100,6 +116,7 @@ class AccountsSidebar(QTreeWidget):
             max(fm.horizontalAdvance(n) for n in names) + 24,
             fm.horizontalAdvance("Futures") + 16,
             fm.horizontalAdvance("reconnecting") + 16,
+            fm.horizontalAdvance("⚠ 00:00:00") + 16,
             fm.horizontalAdvance("00,000") + 16,
         ]
         return sum(widths) + 2 * self.frameWidth() + 4
@@ -110,35 +127,102 @@ class AccountsSidebar(QTreeWidget):
         if item is None:
             item = QTreeWidgetItem()
             item.setData(0, ACCOUNT_ROLE, status.account_id)
-            item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            item.setTextAlignment(self.COUNT, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self._items[status.account_id] = item
             self.addTopLevelItem(item)
         item.setText(0, status.name)
         item.setText(1, status.venue.value.capitalize())
-        list_only = status.can_cancel is False and status.link is not LinkState.DOWN
-        item.setText(2, f"{status.link.value} · list only" if list_only else status.link.value)
-        item.setForeground(2, QBrush(LIST_ONLY_COLOR if list_only else theme.link_color(status.link)))
-        tip = f"{status.name} ({status.account_id}): {status.link.value}"
-        if status.detail:
-            tip += f" — {status.detail}"
-        if status.can_cancel is False:
-            tip += " — its key can list but not cancel: left out of the kill switch and dead man's switch"
-        for col in range(len(self.COLUMNS)):
-            item.setToolTip(col, tip)
+        self._status[status.account_id] = status
+        self._show(status.account_id, time.time())
         count = self._count_of(status.account_id) if self._count_of is not None else status.open_orders
         self._set_count(status.account_id, count)
+
+    def update_deadman(self, states: Mapping[str, DeadmanState], switch_on: bool) -> None:
+        """The dead man's switch of every account (``switch_on``: the window's switch is on)."""
+        self._deadman = dict(states)
+        self._switch_on = switch_on
+        self.tick()
+
+    def tick(self, now: float | None = None) -> None:
+        """Say every account's state again at ``now``: countdowns move, "down for" grows."""
+        at = time.time() if now is None else now
+        for account_id in self._items:
+            self._show(account_id, at)
+
+    def _show(self, account_id: str, now: float) -> None:
+        item, status = self._items.get(account_id), self._status.get(account_id)
+        if item is None or status is None:
+            return
+        said = status_text.link(status, now)
+        list_only = status.can_cancel is False and status.link is not LinkState.DOWN
+        _set(item, 2, f"{said.short} · list only" if list_only else said.short)
+        item.setForeground(2, QBrush(LIST_ONLY_COLOR if list_only else theme.qcolor(said.tone or "text")))
+        dm_state = self._deadman.get(account_id)
+        if dm_state is None and not descriptor(status.venue).capabilities.deadman:
+            dm_state = DeadmanState(account_id, False, supported=False)  # none, armed or not
+        dm = status_text.deadman(dm_state, now, switch_on=self._switch_on)
+        _set(item, 3, dm.short)
+        item.setForeground(3, QBrush(theme.qcolor(dm.tone or "text")))
+        tip = f"{said.long} ({status.account_id})"
+        if status.can_cancel is False:
+            tip += "\nIts key can list but not cancel: left out of the kill switch and dead man's switch"
+        tip += f"\n{dm.long}"
+        kraken = status_text.kraken(status.kraken, now)
+        if kraken is not None:
+            tip += f"\n{kraken.long}"
+        for col in range(len(self.COLUMNS)):
+            if item.toolTip(col) != tip:
+                item.setToolTip(col, tip)
+        self._detail(account_id, item, status, dm_state, kraken, now)
+
+    def _detail(
+        self,
+        account_id: str,
+        item: QTreeWidgetItem,
+        status: AccountStatus,
+        dm: DeadmanState | None,
+        kraken: status_text.Said | None,
+        now: float,
+    ) -> None:
+        parts: list[str] = []
+        tone = "dim"
+        if dm is not None and dm.armed and dm.trigger_at is not None and (dm.failing or dm.trigger_at <= now):
+            since = status_text.clock(dm.acked_at) if dm.acked_at is not None else "the start"
+            fires = "fired" if dm.trigger_at <= now else "cancels all"
+            parts.append(f"no ack since {since}: Kraken {fires} at {status_text.clock(dm.trigger_at)}")
+            tone = "failed"
+        if kraken is not None and status.kraken is not None and status.kraken.status != "unknown":
+            parts.append(f"Kraken: {kraken.short}")
+            if tone == "dim":
+                tone = kraken.tone
+        if status.stale and status.live_at is not None:
+            parts.append(f"rows as of {status_text.clock(status.live_at)}")
+        elif status.stale:
+            parts.append("no rows listed yet")
+        child = self._details.get(account_id)
+        if not parts:
+            if child is not None:
+                item.removeChild(child)
+                del self._details[account_id]
+            return
+        if child is None:
+            child = QTreeWidgetItem()
+            child.setData(0, ACCOUNT_ROLE, account_id)
+            item.addChild(child)
+            child.setFirstColumnSpanned(True)
+            item.setExpanded(True)
+            self._details[account_id] = child
+        _set(child, 0, "   " + " · ".join(parts))
+        child.setForeground(0, QBrush(theme.qcolor(tone)))
+        child.setToolTip(0, item.toolTip(0))
 
     def _set_count(self, account_id: str, count: int) -> None:
         item = self._items.get(account_id)
         if item is None:
             return
         self._counts[account_id] = count
-        text = f"{count:,}"
-        if item.text(3) != text:
-            item.setText(3, text)
-        total = f"{sum(self._counts.values()):,}"
-        if self.all_item.text(3) != total:
-            self.all_item.setText(3, total)
+        _set(item, self.COUNT, f"{count:,}")
+        _set(self.all_item, self.COUNT, f"{sum(self._counts.values()):,}")
 
     def refresh_counts(self) -> None:
         """Read every account's count again (from ``count_of``)."""
@@ -164,17 +248,22 @@ class AccountsSidebar(QTreeWidget):
         """Drop an account's row (selecting "All accounts" if it was current)."""
         item = self._items.pop(account_id, None)
         self._counts.pop(account_id, None)
+        self._status.pop(account_id, None)
+        self._details.pop(account_id, None)
         if item is None:
             return
         if self.currentItem() is item:
             self.setCurrentItem(self.all_item)
         self.takeTopLevelItem(self.indexOfTopLevelItem(item))
-        self.all_item.setText(3, f"{sum(self._counts.values()):,}")
+        self.all_item.setText(self.COUNT, f"{sum(self._counts.values()):,}")
 
     def _menu_at(self, pos: QPoint) -> None:
         item = self.itemAt(pos)
         if item is None:
             return
+        parent = item.parent()
+        if parent is not None:  # an account's detail line: its account
+            item = parent
         self.setCurrentItem(item)
         account_id = item.data(0, ACCOUNT_ROLE)
         menu = QMenu(self)
@@ -198,3 +287,9 @@ class AccountsSidebar(QTreeWidget):
         menu.aboutToHide.connect(menu.deleteLater)
         self._menu = menu
         menu.popup(self.viewport().mapToGlobal(pos))
+
+
+def _set(item: QTreeWidgetItem, column: int, text: str) -> None:
+    """Set a cell's text only when it changed (a tick a second repaints nothing that stayed)."""
+    if item.text(column) != text:
+        item.setText(column, text)

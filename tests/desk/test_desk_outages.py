@@ -119,7 +119,7 @@ async def test_unreachable_for_long_is_down_with_its_rows_kept_and_stale(
     await rig.until(lambda: rig.status().link is LinkState.RECONNECTING)
     await rig.until(lambda: rig.status().link is LinkState.DOWN)
     st = rig.status()
-    assert st.stale and st.detail.startswith("down for ")
+    assert st.stale and "down for" not in st.detail  # how long is ``since``: the window counts it
     assert st.live_at is not None and st.since is not None and st.since >= st.live_at
     assert {o.order_id for o in rig.desk.store.orders("s")} == before  # kept, not cleared
 

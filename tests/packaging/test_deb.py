@@ -207,7 +207,8 @@ echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
 kraken-cancel --demo --quit-after 60 &
 app=$!
 found() { timeout "$2" xdotool search --sync --name "$1" | head -1; }
-main=$(found '^Kraken Cancel Console$' 20)
+main=$(found '^Kraken Cancel Console.*DEMO$' 20)
+[ -n "$main" ]  # the demo's window, marked DEMO in its title
 sleep 1  # mapped is not yet ready for input
 # Opens the Help menu and picks an entry; tries again if the dialog does not show (a key press
 # that arrives while the window is still starting is lost).

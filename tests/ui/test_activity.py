@@ -149,7 +149,9 @@ def test_a_kill_switch_is_one_row_that_its_waves_join(qapp: QApplication) -> Non
     b = [make_order(i, account="futures") for i in range(3, 5)]
     model.name_action("W1", "cancel all on spot", kill=7)
     model.name_action("W2", "cancel all on futures", kill=7)
-    model.add_entries(entries("W1", a, CancelState.QUEUED, 100.1) + entries("W2", b, CancelState.QUEUED, 100.1))
+    model.add_entries(
+        entries("W1", a, CancelState.QUEUED, 100.1) + entries("W2", b, CancelState.QUEUED, 100.1)
+    )
     model.add_entries(entries("W1", a, CancelState.CANCELLED, 100.2))
     state = KillState(KillPhase.HOLDING, ("spot", "futures"), hold_until=110.0, pending=("futures",))
     model.update_kill(7, state, 100.3)
@@ -163,7 +165,8 @@ def test_a_kill_switch_is_one_row_that_its_waves_join(qapp: QApplication) -> Non
     assert model.data(model.index(0, ActivityColumn.TOOK)) == "1.0 s"
 
 
-def visible(proxy: ActivityFilter, parent: QModelIndex = QModelIndex()) -> list[Any]:
+def visible(proxy: ActivityFilter, parent: QModelIndex | None = None) -> list[Any]:
+    parent = parent if parent is not None else QModelIndex()
     out = []
     for r in range(proxy.rowCount(parent)):
         i = proxy.index(r, 0, parent)

@@ -541,8 +541,8 @@ async def test_sidebar_counts_are_right_on_the_first_paint(sim: SimThread, tmp_p
     async with desk_session(sim, tmp_path) as desk, shown(desk) as window:
         await wait_until(lambda: window.model.rowCount() == TOTAL, what="every order listed")
         window.grab()  # a screenshot paints: it must show the counts of what is listed
-        assert window.sidebar.all_item.text(3) == str(TOTAL)
-        assert window.sidebar._items["spot"].text(3) == str(SPOT_ORDERS)
+        assert window.sidebar.all_item.text(window.sidebar.COUNT) == str(TOTAL)
+        assert window.sidebar._items["spot"].text(window.sidebar.COUNT) == str(SPOT_ORDERS)
         # Nothing cut: the order count beside the filter, the account names in the sidebar.
         window.filter_edit.setText("side:sell")
         await asyncio.sleep(0.05)
@@ -550,7 +550,7 @@ async def test_sidebar_counts_are_right_on_the_first_paint(sim: SimThread, tmp_p
         assert label.width() >= label.fontMetrics().horizontalAdvance(label.text())
         sidebar = window.sidebar
         for item in (sidebar.all_item, *sidebar._items.values()):
-            for col in range(4):
+            for col in range(len(sidebar.COLUMNS)):
                 text_width = sidebar.fontMetrics().horizontalAdvance(item.text(col))
                 assert text_width + 6 <= sidebar.columnWidth(col), (item.text(col), col)  # 2 x (3 px margin)
 

@@ -142,16 +142,23 @@ async def test_kill_switch_confirmed_cancels_every_account(
     open_ui: OpenUI, sim: SimThread, qtbot: QtBot
 ) -> None:
     async with open_ui() as window:
+        window.set_kill_hold(0.0)  # one wave: the holding is tested apart
         qtbot.keyClick(window.table, Qt.Key.Key_K, CTRL_SHIFT)
         dialog = window.flow.dialog
         assert isinstance(dialog, ConfirmCancelDialog)
         assert dialog.headline.text() == "Kill switch: cancel ALL orders on 2 accounts?"
         assert "Main spot (Spot)" in dialog.details.text()
         assert "Second spot (Spot)" in dialog.details.text()
-        report = await confirm_by_keyboard(window, qtbot)
-        assert report.orders == TOTAL
+        qtbot.keyClick(dialog, Qt.Key.Key_Return)
+        await wait_until(
+            lambda: window.bridge.desk.kill is not None and not window.bridge.desk.kill.running,
+            what="the kill switch to end",
+        )
+        kill = window.bridge.desk.kill
+        assert kill is not None and kill.state.cancelled == TOTAL
         assert not sim_open_ids(sim, "spot") and not sim_open_ids(sim, "spot2")
         await wait_until(lambda: window.model.rowCount() == 0, what="an empty table")
+        assert window.last_message().startswith(f"Kill switch done: cancelled {TOTAL}")
 
 
 async def test_filter_then_select_all_then_delete_cancels_only_what_is_shown(
@@ -210,10 +217,11 @@ async def test_escape_clears_the_selection_then_the_filter(open_ui: OpenUI, qtbo
 async def test_sidebar_lists_accounts_and_filters_the_table(open_ui: OpenUI) -> None:
     async with open_ui() as window:
         assert window.sidebar.account_ids() == ["spot", "spot2"]
-        await wait_until(lambda: window.sidebar.all_item.text(3) == str(TOTAL), what="the total")
+        count = window.sidebar.COUNT
+        await wait_until(lambda: window.sidebar.all_item.text(count) == str(TOTAL), what="the total")
         item = window.sidebar._items["spot2"]
-        cells = (item.text(0), item.text(1), item.text(2), item.text(3))
-        assert cells == ("Second spot", "Spot", "polling", str(SPOT2_ORDERS))
+        cells = tuple(item.text(c) for c in range(len(window.sidebar.COLUMNS)))
+        assert cells == ("Second spot", "Spot", "polling", "off", str(SPOT2_ORDERS))
         window.sidebar.select_account("spot2")
         assert window.proxy.rowCount() == SPOT2_ORDERS
         assert {window.proxy.order_at(r).account_id for r in range(SPOT2_ORDERS)} == {"spot2"}
