@@ -49,6 +49,7 @@ from app.ui.dialogs import AccountsDialog, AccountsStore, ShortcutsDialog
 from app.ui.frozen_table import FrozenColumnsTable
 from app.ui.gc_guard import MainThreadCollector
 from app.ui.groups import SymbolGroupsModel
+from app.ui.history import HistoryWindow
 from app.ui.layout import LayoutStore
 from app.ui.models import FROZEN_COLUMNS, HEADERS, Column, OrdersFilterProxy
 from app.ui.quit_guard import QuitGuard
@@ -366,6 +367,7 @@ class MainWindow(QMainWindow):
     def _build_activity(self) -> None:
         """The Activity dock: one row per action, its orders and their steps (``app.ui.activity``)."""
         self.activity_panel = ActivityPanel(self.bridge.activity_model, self._activity_accounts)
+        self.history_window: HistoryWindow | None = None
         self.activity = self.activity_panel.view
         self.activity.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.activity_dock = QDockWidget("Activity", self)
@@ -381,6 +383,25 @@ class MainWindow(QMainWindow):
 
     def _activity_accounts(self) -> list[tuple[str, str]]:
         return [(aid, st.name) for aid, st in self.bridge.desk.status.items()]
+
+    def open_history(self) -> HistoryWindow:
+        """Ctrl+H: the History window over this session's audit file (one window, brought
+        forward and searched again if already open)."""
+        if self.history_window is None:
+            self.history_window = HistoryWindow(
+                self.bridge.desk.audit.path,
+                account_name=self.bridge.account_name,
+                run=self.bridge.run,
+                mode=self.mode,
+                parent=self,
+            )
+        else:
+            self.history_window.refresh_accounts()
+            self.history_window.search()
+        self.history_window.show()
+        self.history_window.raise_()
+        self.history_window.activateWindow()
+        return self.history_window
 
     def _apply_activity_widths(self) -> None:
         self.activity_panel.apply_widths()
@@ -437,6 +458,7 @@ class MainWindow(QMainWindow):
         view.addAction(c.group_by_symbol)
         view.addAction(c.columns)
         view.addAction(self.activity_dock.toggleViewAction())
+        view.addAction(c.history)
         view.addSeparator()
         theme_menu = view.addMenu("Theme")
         for a in c.theme_actions.values():
@@ -519,6 +541,7 @@ class MainWindow(QMainWindow):
         c.copy_ids.triggered.connect(self.copy_selected_ids)
         c.accounts.triggered.connect(self.open_accounts)
         c.shortcuts.triggered.connect(self.open_shortcuts)
+        c.history.triggered.connect(self.open_history)
         c.quit.triggered.connect(self.close)
         c.group_by_symbol.toggled.connect(self.set_grouped)
         c.cancel_symbol_buys.triggered.connect(lambda: self.cancel_current_market(Side.BUY))
@@ -1413,5 +1436,7 @@ class MainWindow(QMainWindow):
         self.hold_cap.stop()
         for d in list(self._dialogs):
             d.close()
+        if self.history_window is not None:
+            self.history_window.close()
         event.accept()
         self.closed.emit()
