@@ -125,6 +125,9 @@ class HistoryModel(QAbstractTableModel):
         self._rows: list[HistoryRow] = []
         self._query: HistoryQuery | None = None
         self._more = False
+        # True while rows change: a view (or Qt's model tester) that asks for more from inside
+        # the change's signals is told there is none, so a fetch never nests in a change.
+        self._changing = False
 
     # --- feeding --------------------------------------------------------------------------------
 
@@ -132,20 +135,24 @@ class HistoryModel(QAbstractTableModel):
         """Show the first page of ``query``; returns its rows."""
         assert self.reader is not None
         rows = self.reader.page(query, limit=self.page_rows)
+        self._changing = True
         self.beginResetModel()
         self._query = query
         self._rows = rows
         self._more = len(rows) == self.page_rows
         self.endResetModel()
+        self._changing = False
         return len(rows)
 
     def show_rows(self, rows: Sequence[HistoryRow]) -> None:
         """Show these rows as they are (an order's life); nothing more to fetch."""
+        self._changing = True
         self.beginResetModel()
         self._query = None
         self._rows = list(rows)
         self._more = False
         self.endResetModel()
+        self._changing = False
 
     @property
     def more(self) -> bool:
@@ -164,18 +171,20 @@ class HistoryModel(QAbstractTableModel):
     # --- Qt API ---------------------------------------------------------------------------------
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and self._more
+        return not parent.isValid() and self._more and not self._changing
 
     def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
-        if parent.isValid() or not self._more or self._query is None or not self._rows or self.reader is None:
+        if not self.canFetchMore(parent) or self._query is None or not self._rows or self.reader is None:
             return
         rows = self.reader.page(self._query, after=self._rows[-1].cursor, limit=self.page_rows)
         self._more = len(rows) == self.page_rows
         if rows:
             first = len(self._rows)
+            self._changing = True
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
             self._rows.extend(rows)
             self.endInsertRows()
+            self._changing = False
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
