@@ -19,6 +19,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
+    QTimer,
 )
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import (
@@ -1060,7 +1061,15 @@ class ActivityPanel(QWidget):
         box.addLayout(bar)
         box.addWidget(self.view, 1)
 
+        self._shown_accounts: list[tuple[str, str]] | None = None
         self.refresh_accounts()
+        # Under a filter, the match count follows new moves (counted a moment later, in one go).
+        self._recount = QTimer(self)
+        self._recount.setSingleShot(True)
+        self._recount.setInterval(200)
+        self._recount.timeout.connect(self._say_count)
+        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.dataChanged):
+            signal.connect(lambda *_a: self._recount.start() if self.proxy.filtering else None)
         self.problems.toggled.connect(lambda on: self._filter(problems_only=on))
         self.account.activated.connect(lambda _i: self._filter(account=self.account.currentData()))
         self.state.activated.connect(lambda _i: self._filter(state=self.state.currentData()))
@@ -1071,12 +1080,17 @@ class ActivityPanel(QWidget):
         self.apply_widths()
 
     def refresh_accounts(self) -> None:
-        """Fill the account filter from the desk's accounts (keeping the choice)."""
+        """Fill the account filter from the desk's accounts (keeping the choice); a no-op when
+        they did not change (the desk announces every count change, several times a second)."""
+        accounts = self._accounts()
+        if accounts == self._shown_accounts:
+            return
+        self._shown_accounts = accounts
         current = self.account.currentData()
         self.account.blockSignals(True)
         self.account.clear()
         self.account.addItem("All accounts", None)
-        for aid, name in self._accounts():
+        for aid, name in accounts:
             self.account.addItem(name, aid)
         i = self.account.findData(current)
         self.account.setCurrentIndex(max(i, 0))
@@ -1101,13 +1115,24 @@ class ActivityPanel(QWidget):
         self.proxy.set_filters(**changes)
         if self.proxy.filtering:
             self.view.expandRecursively(QModelIndex(), 1)  # show the orders that matched
-            shown = sum(
-                1 for _d, i in _rows(self.proxy, QModelIndex(), 0) if isinstance(i.data(NODE_ROLE), OrderNode)
-            )
-            self.count.setText(f"{shown:,} order{'s' if shown != 1 else ''} match")
         else:
             self.view.collapseAll()
+        self._say_count()
+
+    def _say_count(self) -> None:
+        self._recount.stop()
+        if not self.proxy.filtering:
             self.count.setText("")
+            return
+        shown = 0
+        for r in range(self.proxy.rowCount()):
+            top = self.proxy.index(r, 0)
+            shown += sum(
+                1
+                for k in range(self.proxy.rowCount(top))
+                if isinstance(self.proxy.index(k, 0, top).data(NODE_ROLE), OrderNode)
+            )
+        self.count.setText(f"{shown:,} order{'s' if shown != 1 else ''} match")
 
     def copy_rows(self) -> str:
         """Copy the selected rows (or every shown top row) as text; returns what was copied."""

@@ -32,7 +32,7 @@ from app.ui.activity import (
     OrderNode,
     csv_rows,
 )
-from tests.ui.helpers import make_order
+from tests.ui.helpers import make_order, wait_until
 
 REJECT = "EOrder:Unknown order"
 
@@ -259,4 +259,37 @@ async def test_copy_and_csv_export_of_what_the_filters_show(qapp: QApplication, 
     assert QGuiApplication.clipboard().text() == text
     panel.problems.setChecked(False)
     assert len(list(csv_rows(panel.proxy, model))) == 1 + 30 + 30 * 3
+    panel.deleteLater()
+
+
+async def test_the_match_count_follows_new_moves_and_accounts_are_not_refilled_needlessly(
+    qapp: QApplication,
+) -> None:
+    model = ActivityModel()
+    big_cancel(model, n=30, rejected=2)
+    asked: list[int] = []
+    accounts = [("spot", "Main spot")]
+
+    def listed() -> list[tuple[str, str]]:
+        asked.append(1)
+        return list(accounts)
+
+    panel = ActivityPanel(model, listed)
+    panel.problems.setChecked(True)
+    assert panel.count.text() == "2 orders match"
+    late = make_order(900)
+    model.name_action("A9", "cancel 1 order")
+    model.add_entries(entries("A9", [late], CancelState.QUEUED, 5.0))
+    model.add_entries(entries("A9", [late], CancelState.FAILED, 5.1, reason="refused"))
+    await wait_until(lambda: panel.count.text() == "3 orders match", what="the count to follow")
+    for _ in range(5):
+        panel.refresh_accounts()  # the same accounts: the choice box is left alone
+    assert len(asked) == 6 and panel.account.count() == 2
+    accounts.append(("spot2", "Second spot"))
+    panel.refresh_accounts()
+    assert [panel.account.itemText(i) for i in range(panel.account.count())] == [
+        "All accounts",
+        "Main spot",
+        "Second spot",
+    ]
     panel.deleteLater()

@@ -9,8 +9,8 @@ import csv
 import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,7 @@ from app.ui.history import HistoryColumn
 from app.ui.main_window import MainWindow
 from app.venues.nonces import NonceSource
 from app.venues.registry import build_venue
-from tests.ui.helpers import SPOT_SYMBOLS, wait_signal, wait_until
+from tests.ui.helpers import SPOT2_ORDERS, SPOT_ORDERS, SPOT_SYMBOLS, wait_signal, wait_until
 
 MAIN = 995
 LIST_ONLY = 5  # a key that may list but not cancel: Kraken refuses its cancels
@@ -188,3 +188,24 @@ async def test_orders_ended_outside_the_console_come_as_one_row(
         assert model.data(model.index(0, ActivityColumn.ACCOUNT)) == "Main spot"
         assert +row.counts == {"cancelled": 2, "filled": 1}
         assert row.summary() == "1 filled · 2 cancelled"
+
+
+async def test_the_kill_switch_is_one_row_with_every_waves_orders(
+    open_ui: Callable[[], AbstractAsyncContextManager[MainWindow]], qapp: QApplication
+) -> None:
+    async with open_ui() as window:
+        model = window.bridge.activity_model
+        switch = window.bridge.kill_switch(0.0)  # one wave per account, no hold
+        await wait_until(lambda: not switch.running, within=20, what="the kill switch to end")
+        await wait_until(
+            lambda: (top := model.latest()) is not None and isinstance(top, ActionNode) and top.settled,
+            what="Activity to show it ended",
+        )
+        kills = [n for n in model.top_nodes() if isinstance(n, ActionNode) and n.kind is Kind.KILL]
+        assert len(kills) == 1 and model.rowCount() == 1  # its waves joined it: no row per wave
+        row = kills[0]
+        assert set(row.accounts) == {"spot", "spot2"}
+        assert len(row.orders) == SPOT_ORDERS + SPOT2_ORDERS
+        assert model.data(model.index(0, ActivityColumn.WHAT)) == "kill switch"
+        outcome = model.data(model.index(0, ActivityColumn.OUTCOME))
+        assert outcome == f"{SPOT_ORDERS + SPOT2_ORDERS} cancelled — done", outcome
