@@ -53,6 +53,8 @@ class HistoryQuery:
         ids: an order id, client id or attempt id, or the start of one (any case, at least
             ``MIN_PREFIX`` signs for a prefix).
         symbol: the symbol as Kraken names it (any case).
+        symbols: more symbols, exactly as stored, that also match (the venues' names of the
+            market the trader typed, e.g. ``XBT/USD`` for ``BTC/USD``).
         account: the account id.
         since: epoch seconds, inclusive.
         until: epoch seconds, exclusive.
@@ -60,6 +62,7 @@ class HistoryQuery:
 
     ids: str = ""
     symbol: str = ""
+    symbols: tuple[str, ...] = ()
     account: str | None = None
     since: float | None = None
     until: float | None = None
@@ -196,7 +199,9 @@ class AuditReader:
             after: the ``cursor`` of the last row already shown: the page starts just older.
             limit: rows in the page.
         """
-        symbols = self._symbols_like(query.symbol) if query.symbol.strip() else None
+        symbols: list[str] | None = None
+        if query.symbol.strip() or query.symbols:
+            symbols = list(dict.fromkeys([*self._symbols_like(query.symbol), *query.symbols]))
         terms, args = _where(query, symbols)
         if after is not None:
             # (at, id) < after, written so the ``at`` index still serves the range.
@@ -221,6 +226,23 @@ class AuditReader:
     def symbols(self) -> list[str]:
         """Every symbol the log names (a skip scan over the symbol index)."""
         return self._distinct("symbol")
+
+    def symbol_venues(self) -> list[tuple[str, str]]:
+        """(symbol, venue) of every symbol the log names: one indexed look-up per symbol."""
+        db = self._conn()
+        if db is None:
+            return []
+        out = []
+        try:
+            for symbol in self.symbols():
+                row = db.execute(
+                    "SELECT venue FROM transitions WHERE symbol = ? LIMIT 1", (symbol,)
+                ).fetchone()
+                if row is not None:
+                    out.append((symbol, str(row[0])))
+        except sqlite3.Error as e:
+            log.warning("audit log read failed: %s", e)
+        return out
 
     def order_life(self, account: str, order_id: str) -> list[HistoryRow]:
         """Every transition of one order over every cancel attempt and session, oldest first."""

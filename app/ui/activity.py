@@ -320,10 +320,12 @@ class ActivityModel(QAbstractItemModel):
         limit: int = TOP_LIMIT,
         order_limit: int = ORDER_LIMIT,
         account_name: Callable[[str], str] | None = None,
+        market_name: Callable[[Order], str] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.limit = limit
+        self._market_name = market_name or (lambda order: order.symbol)
         self.order_limit = order_limit
         self._account_name = account_name or (lambda account_id: account_id)
         self._ids = itertools.count(1)
@@ -475,7 +477,7 @@ class ActivityModel(QAbstractItemModel):
             case ActivityColumn.ACCOUNT:
                 return self._account_name(node.order.account_id)
             case ActivityColumn.SYMBOL:
-                return node.order.symbol
+                return self._market_name(node.order)
             case ActivityColumn.OUTCOME:
                 return node.outcome()
             case ActivityColumn.TOOK:
@@ -709,7 +711,7 @@ class ActivityModel(QAbstractItemModel):
             action.children.append(node)
             action.orders[order.key] = node
             action.accounts.setdefault(order.account_id, None)
-            action.symbols.setdefault(order.symbol, None)
+            action.symbols.setdefault(self._market_name(order), None)
         self._order_rows += len(orders)
         self.endInsertRows()
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.core.orders import Order, VenueKind
 from app.core.plan import CancelIntent, Plan, Scope
 from app.desk.coordinator import ActionProgress, CancelReport, LedgerEntry
 from app.desk.deadman import DeadmanState
@@ -64,7 +65,9 @@ class DeskBridge(QObject):
         self.orders_model = OrdersTableModel(
             outcome_of=desk.store.outcome, account_name=self.account_name, parent=self
         )
-        self.activity_model = ActivityModel(account_name=self.account_name, parent=self)
+        self.activity_model = ActivityModel(
+            account_name=self.account_name, market_name=self.market_name, parent=self
+        )
         self.orders_model.load(desk.store.orders())
         store, coord = desk.store, desk.coordinator
         self._disconnects: list[Callable[[], None]] = [
@@ -224,6 +227,18 @@ class DeskBridge(QObject):
         for status in due.values():
             self._shown[status.account_id] = status
             self.account_changed.emit(status)
+
+    def market_name(self, order: Order) -> str:
+        """The market's one name, as the orders table shows it (``BTC/USD`` for ``XBT/USD``)."""
+        return self.orders_model.instruments.instrument(order.venue, order.symbol).display
+
+    def market_name_of(self, venue: str, symbol: str) -> str:
+        """``market_name`` for a venue and symbol as the audit log keeps them."""
+        try:
+            kind = VenueKind(venue)
+        except ValueError:
+            return symbol
+        return self.orders_model.instruments.instrument(kind, symbol).display
 
     def account_name(self, account_id: str) -> str:
         """What the trader calls an account (its id if unknown)."""

@@ -115,6 +115,7 @@ class HistoryModel(QAbstractTableModel):
         reader: AuditReader | None,
         *,
         account_name: Callable[[str], str] | None = None,
+        market_name: Callable[[str, str], str] | None = None,
         page_rows: int = PAGE_ROWS,
         parent: QObject | None = None,
     ) -> None:
@@ -122,6 +123,7 @@ class HistoryModel(QAbstractTableModel):
         self.reader = reader
         self.page_rows = page_rows
         self._account_name = account_name or (lambda a: a)
+        self._market_name = market_name or (lambda _venue, symbol: symbol)
         self._rows: list[HistoryRow] = []
         self._query: HistoryQuery | None = None
         self._more = False
@@ -210,7 +212,7 @@ class HistoryModel(QAbstractTableModel):
             case HistoryColumn.ACCOUNT:
                 return self._account_name(r.account)
             case HistoryColumn.SYMBOL:
-                return r.symbol or ""
+                return self._market_name(r.venue, r.symbol) if r.symbol else ""
             case HistoryColumn.ORDER_ID:
                 return r.order_id
             case HistoryColumn.STATE:
@@ -232,6 +234,8 @@ class HistoryModel(QAbstractTableModel):
             return None
         r = self._rows[index.row()]
         col = HistoryColumn(index.column())
+        if role == Qt.ItemDataRole.ToolTipRole and col is HistoryColumn.SYMBOL and r.symbol:
+            return f"{self.text(r, col)}: {r.venue.capitalize()} calls it {r.symbol}"
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             text = self.text(r, col)
             return text if role == Qt.ItemDataRole.DisplayRole or text else None
@@ -285,6 +289,7 @@ class HistoryWindow(QWidget):
         audit_path: Path,
         *,
         account_name: Callable[[str], str] | None = None,
+        market_name: Callable[[str, str], str] | None = None,
         run: Callable[..., asyncio.Task[Any]] | None = None,
         mode: str | None = None,
         parent: QWidget | None = None,
@@ -294,6 +299,8 @@ class HistoryWindow(QWidget):
         Args:
             audit_path: the audit file this session writes (demo and simulator runs have their own).
             account_name: what the trader calls an account id.
+            market_name: the market's one name for a (venue, symbol) as stored (``BTC/USD``
+                for Spot's ``XBT/USD``): shown, and searched as well as Kraken's names.
             run: the bridge's ``run`` (coroutine, task name, ``what=``): runs the export.
             mode: ``"demo"`` or ``"simulator"``, said in the title (their audit is kept apart).
         """
@@ -302,10 +309,12 @@ class HistoryWindow(QWidget):
         self.audit_path = audit_path
         self.reader = AuditReader(audit_path)
         self._account_name = account_name or (lambda a: a)
+        self._market_name = market_name or (lambda _venue, symbol: symbol)
         self._run = run
         self.setWindowTitle(f"History — {mode} audit log" if mode else "History — audit log")
-        self.model = HistoryModel(self.reader, account_name=self._account_name, parent=self)
-        self.life_model = HistoryModel(None, account_name=self._account_name, parent=self)
+        names = self._account_name, self._market_name
+        self.model = HistoryModel(self.reader, account_name=names[0], market_name=names[1], parent=self)
+        self.life_model = HistoryModel(None, account_name=names[0], market_name=names[1], parent=self)
         self.export_task: asyncio.Task[int] | None = None
 
         self.ids = QLineEdit()
@@ -400,12 +409,23 @@ class HistoryWindow(QWidget):
         def midnight(d: QDate) -> float:
             return dt.datetime(d.year(), d.month(), d.day()).timestamp()
 
+        symbol = self.symbol.text().strip()
         return HistoryQuery(
             ids=self.ids.text().strip(),
-            symbol=self.symbol.text().strip(),
+            symbol=symbol,
+            symbols=self._venue_symbols(symbol),
             account=self.account.currentData(),
             since=midnight(self.since.date()) if self.since_on.isChecked() else None,
             until=midnight(self.until.date().addDays(1)) if self.until_on.isChecked() else None,
+        )
+
+    def _venue_symbols(self, name: str) -> tuple[str, ...]:
+        """The stored symbols whose market is called ``name`` (any case)."""
+        want = name.casefold()
+        if not want:
+            return ()
+        return tuple(
+            s for s, venue in self.reader.symbol_venues() if self._market_name(venue, s).casefold() == want
         )
 
     def search(self) -> int:
@@ -441,7 +461,8 @@ class HistoryWindow(QWidget):
             return
         life = self.reader.order_life(row.account, row.order_id)
         self.life_model.show_rows(life)
-        self.life_title.setText(life_summary(row, life, self._account_name(row.account)))
+        symbol = self._market_name(row.venue, row.symbol) if row.symbol else ""
+        self.life_title.setText(life_summary(row, life, self._account_name(row.account), symbol))
 
     # --- export ---------------------------------------------------------------------------------
 
@@ -494,7 +515,7 @@ class HistoryWindow(QWidget):
         super().closeEvent(event)
 
 
-def life_summary(row: HistoryRow, life: Sequence[HistoryRow], account: str) -> str:
+def life_summary(row: HistoryRow, life: Sequence[HistoryRow], account: str, symbol: str) -> str:
     """``O… on Main spot (XBT/USD): 2 cancel attempts; last: cancelled 2026-11-27 14:03:05``."""
     attempts = list(dict.fromkeys(r.attempt for r in life))
     last = life[-1] if life else row
@@ -502,6 +523,6 @@ def life_summary(row: HistoryRow, life: Sequence[HistoryRow], account: str) -> s
     n = len(attempts)
     return (
         f"{row.order_id} on {account}"
-        + (f" ({row.symbol})" if row.symbol else "")
+        + (f" ({symbol})" if symbol else "")
         + f": {n} cancel attempt{'s' if n != 1 else ''}; last: {what} at {fmt_when(last.at)[:19]}"
     )

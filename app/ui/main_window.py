@@ -391,6 +391,7 @@ class MainWindow(QMainWindow):
             self.history_window = HistoryWindow(
                 self.bridge.desk.audit.path,
                 account_name=self.bridge.account_name,
+                market_name=self.bridge.market_name_of,
                 run=self.bridge.run,
                 mode=self.mode,
                 parent=self,
