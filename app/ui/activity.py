@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QToolButton,
@@ -78,6 +79,7 @@ STATE_CHOICES = (
 )
 """The state filter's choices (an order's state word; "in flight" is queued, sent or acknowledged)."""
 
+ACCOUNT_INTENT = "cancel all on "  # how the desk words a cancel of whole accounts (CancelIntent.describe)
 TOP_LIMIT = 500  # top-level rows kept (actions, outside groups, notes); the oldest leave first
 ORDER_LIMIT = 50_000  # order rows kept over all actions; whole actions leave, oldest first
 OUTSIDE_GROUP_S = 5.0  # outside changes on one account this close together share one row
@@ -123,6 +125,17 @@ class Kind(enum.StrEnum):
     NOTE = "note"  # a line of text (previous session, recovery, a venue problem)
     ORDER = "order"
     STEP = "step"
+
+
+def intent_text(intent: str | None, account_name: Callable[[str], str]) -> str:
+    """What the trader asked, with account names for the account ids the desk's words carry
+    (``cancel all on demo-spot`` -> ``cancel all on Demo Spot``)."""
+    if not intent:
+        return ""
+    if intent.startswith(ACCOUNT_INTENT):
+        ids = intent.removeprefix(ACCOUNT_INTENT).split(", ")
+        return ACCOUNT_INTENT + ", ".join(account_name(a) for a in ids)
+    return intent
 
 
 def state_word(state: CancelState) -> str:
@@ -451,7 +464,7 @@ class ActivityModel(QAbstractItemModel):
     def _action_text(self, node: ActionNode, col: ActivityColumn) -> str:
         match col:
             case ActivityColumn.WHAT:
-                return node.title
+                return intent_text(node.title, self._account_name)
             case ActivityColumn.TIME:
                 return theme.fmt_time(node.at)
             case ActivityColumn.ACCOUNT:
@@ -1019,6 +1032,8 @@ class ActivityPanel(QWidget):
         self.view.setWordWrap(False)
         self.view.header().setStretchLastSection(False)
         self.view.header().setSectionsMovable(False)
+        # The outcome takes the room the window has (it says the most); the rest keep their widths.
+        self.view.header().setSectionResizeMode(ActivityColumn.OUTCOME, QHeaderView.ResizeMode.Stretch)
 
         self.problems = QToolButton()
         self.problems.setObjectName("activity_problems")

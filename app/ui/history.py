@@ -19,7 +19,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from app.core.ledger import CancelState
 from app.desk.history import PAGE_ROWS, AuditReader, HistoryQuery, HistoryRow
 from app.ui import theme
+from app.ui.activity import intent_text
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -81,6 +82,18 @@ HISTORY_HEADERS: dict[HistoryColumn, str] = {
 def fmt_when(ts: float) -> str:
     """``2026-11-27 14:03:05.123`` local time: History spans days, so the date is always there."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) + f".{int((ts % 1) * 1000):03d}"
+
+
+_FINAL = frozenset(s.value for s in CancelState if s.is_final)
+_BOLD: list[QFont] = []
+
+
+def _bold() -> QFont:
+    if not _BOLD:
+        font = QFont()
+        font.setBold(True)
+        _BOLD.append(font)
+    return _BOLD[0]
 
 
 def state_color(state: str) -> Any:
@@ -220,7 +233,7 @@ class HistoryModel(QAbstractTableModel):
             case HistoryColumn.REASON:
                 return r.reason or ""
             case HistoryColumn.ACTION:
-                return r.intent or ""
+                return intent_text(r.intent, self._account_name)
             case HistoryColumn.CLIENT_ID:
                 return r.client_id or ""
             case HistoryColumn.ROUND_TRIP:
@@ -241,6 +254,8 @@ class HistoryModel(QAbstractTableModel):
             return text if role == Qt.ItemDataRole.DisplayRole or text else None
         if role == Qt.ItemDataRole.ForegroundRole and col is HistoryColumn.STATE:
             return state_color(r.state)
+        if role == Qt.ItemDataRole.FontRole and col is HistoryColumn.STATE and r.state in _FINAL:
+            return _bold()
         if role == Qt.ItemDataRole.TextAlignmentRole and col is HistoryColumn.ROUND_TRIP:
             return _RIGHT
         if role == ROW_ROLE:
@@ -265,7 +280,7 @@ def _table(name: str, model: HistoryModel) -> QTableView:
         HistoryColumn.TIME: "2026-11-27 00:00:00.000",
         HistoryColumn.ACCOUNT: "Demo Futures",
         HistoryColumn.SYMBOL: "PF_XBTUSD",
-        HistoryColumn.ORDER_ID: "OABCDE-FGHIJ-KLMNOP",
+        HistoryColumn.ORDER_ID: "OMWMWM-WMWMW-MWMWMW",
         HistoryColumn.STATE: "acknowledged",
         HistoryColumn.REASON: "EOrder:Unknown order (already gone)",
         HistoryColumn.ACTION: "cancel all on demo-spot",
@@ -323,7 +338,7 @@ class HistoryWindow(QWidget):
         self.ids.setClearButtonEnabled(True)
         self.symbol = QLineEdit()
         self.symbol.setObjectName("history_symbol")
-        self.symbol.setPlaceholderText("Symbol, e.g. XBT/USD")
+        self.symbol.setPlaceholderText("Symbol, e.g. BTC/USD")
         self.symbol.setClearButtonEnabled(True)
         self.symbol.setMaximumWidth(self.fontMetrics().horizontalAdvance("PF_XBTUSD_XXXXXX") + 30)
         self.account = QComboBox()

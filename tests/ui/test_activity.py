@@ -31,6 +31,7 @@ from app.ui.activity import (
     NoteNode,
     OrderNode,
     csv_rows,
+    intent_text,
 )
 from tests.ui.helpers import make_order, wait_until
 
@@ -293,3 +294,13 @@ async def test_the_match_count_follows_new_moves_and_accounts_are_not_refilled_n
         "Second spot",
     ]
     panel.deleteLater()
+
+
+def test_a_cancel_of_whole_accounts_reads_with_their_names(qapp: QApplication) -> None:
+    names = {"spot": "Main spot", "spot2": "Second spot"}
+    model = ActivityModel(account_name=lambda a: names.get(a, a))
+    model.name_action("A1", "cancel all on spot, spot2")
+    model.add_entries(entries("A1", [make_order(1)], CancelState.QUEUED, 1.0))
+    assert model.data(model.index(0, ActivityColumn.WHAT)) == "cancel all on Main spot, Second spot"
+    assert intent_text("cancel 3 orders", names.__getitem__) == "cancel 3 orders"
+    assert intent_text(None, names.__getitem__) == ""
