@@ -20,8 +20,9 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
     QTimer,
+    Signal,
 )
-from PySide6.QtGui import QFont, QGuiApplication
+from PySide6.QtGui import QAction, QFont, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -1004,11 +1005,19 @@ def rows_as_text(indexes: Sequence[QModelIndex], source: ActivityModel) -> str:
 
 
 class ActivityPanel(QWidget):
+    history_asked = Signal(str, str)
+
     """The Activity dock's content: filters above the tree, Copy and Export CSV beside them.
+
+    Signals:
+        history_asked(str, str): (account id, order id) of an order row double-clicked or
+            Enter pressed on: the window opens History on it.
 
     Rules kept: filters act on the proxy only (the model keeps everything); nothing here opens a
     modal loop (the CSV file dialog is opened with ``open()``).
     """
+
+    history_asked = Signal(str, str)
 
     def __init__(
         self,
@@ -1093,8 +1102,21 @@ class ActivityPanel(QWidget):
         self.search.textChanged.connect(lambda text: self._filter(text=text))
         self.copy.clicked.connect(self.copy_rows)
         self.export.clicked.connect(self.ask_export)
+        copy = QAction("Copy", self.view)
+        copy.setShortcut(QKeySequence(QKeySequence.StandardKey.Copy))
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(self.copy_rows)
+        self.view.addAction(copy)
+        self.view.activated.connect(self._activated)
         self._dialog: QFileDialog | None = None
         self.apply_widths()
+
+    def _activated(self, index: QModelIndex) -> None:
+        node = index.data(NODE_ROLE)
+        if isinstance(node, StepNode):
+            node = node.parent
+        if isinstance(node, OrderNode):
+            self.history_asked.emit(node.order.account_id, node.order.order_id)
 
     def refresh_accounts(self) -> None:
         """Fill the account filter from the desk's accounts (keeping the choice); a no-op when

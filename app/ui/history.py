@@ -443,6 +443,21 @@ class HistoryWindow(QWidget):
             s for s, venue in self.reader.symbol_venues() if self._market_name(venue, s).casefold() == want
         )
 
+    def find_order(self, order_id: str) -> int:
+        """Search one order id over every account, symbol and date; its life shows below."""
+        for w in (self.ids, self.symbol, self.account, self.since_on, self.until_on):
+            w.blockSignals(True)
+        self.ids.setText(order_id)
+        self.symbol.clear()
+        self.account.setCurrentIndex(0)
+        self.since_on.setChecked(False)
+        self.until_on.setChecked(False)
+        self.since.setEnabled(False)
+        self.until.setEnabled(False)
+        for w in (self.ids, self.symbol, self.account, self.since_on, self.until_on):
+            w.blockSignals(False)
+        return self.search()
+
     def search(self) -> int:
         """Run the search the fields describe; returns the rows of its first page."""
         self._delay.stop()

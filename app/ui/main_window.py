@@ -368,6 +368,7 @@ class MainWindow(QMainWindow):
         """The Activity dock: one row per action, its orders and their steps (``app.ui.activity``)."""
         self.activity_panel = ActivityPanel(self.bridge.activity_model, self._activity_accounts)
         self.history_window: HistoryWindow | None = None
+        self.activity_panel.history_asked.connect(lambda _account, order_id: self.open_history(order_id))
         self.activity = self.activity_panel.view
         self.activity.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.activity_dock = QDockWidget("Activity", self)
@@ -384,9 +385,10 @@ class MainWindow(QMainWindow):
     def _activity_accounts(self) -> list[tuple[str, str]]:
         return [(aid, st.name) for aid, st in self.bridge.desk.status.items()]
 
-    def open_history(self) -> HistoryWindow:
+    def open_history(self, order_id: str | None = None) -> HistoryWindow:
         """Ctrl+H: the History window over this session's audit file (one window, brought
-        forward and searched again if already open)."""
+        forward and searched again if already open); ``order_id``: searched for it (an order
+        double-clicked in Activity)."""
         if self.history_window is None:
             self.history_window = HistoryWindow(
                 self.bridge.desk.audit.path,
@@ -398,6 +400,9 @@ class MainWindow(QMainWindow):
             )
         else:
             self.history_window.refresh_accounts()
+        if order_id is not None:
+            self.history_window.find_order(order_id)
+        else:
             self.history_window.search()
         self.history_window.show()
         self.history_window.raise_()
@@ -542,7 +547,7 @@ class MainWindow(QMainWindow):
         c.copy_ids.triggered.connect(self.copy_selected_ids)
         c.accounts.triggered.connect(self.open_accounts)
         c.shortcuts.triggered.connect(self.open_shortcuts)
-        c.history.triggered.connect(self.open_history)
+        c.history.triggered.connect(lambda: self.open_history())
         c.quit.triggered.connect(self.close)
         c.group_by_symbol.toggled.connect(self.set_grouped)
         c.cancel_symbol_buys.triggered.connect(lambda: self.cancel_current_market(Side.BUY))

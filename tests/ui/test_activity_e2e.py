@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -150,6 +151,18 @@ async def test_a_thousand_order_cancel_is_one_activity_row_and_history_has_each_
         assert states == ["queued", "sent", "rejected"]
         assert history.life_model.index(2, HistoryColumn.ACTION).data() == "cancel 1000 orders"
         assert "1 cancel attempt; last: rejected (EGeneral:Permission denied)" in history.life_title.text()
+        # Enter (or a double click) on an order in Activity opens History on it; Ctrl+C copies it.
+        window.activateWindow()
+        await wait_until(lambda: QApplication.activeWindow() is window, what="the window active again")
+        panel.problems.setChecked(True)
+        other = panel.proxy.index(1, 0, panel.proxy.index(0, 0))
+        panel.view.setFocus()
+        panel.view.setCurrentIndex(other)
+        qtbot.keyClick(panel.view, Qt.Key.Key_C, CTRL)
+        assert QGuiApplication.clipboard().text().lstrip().startswith(nodes[1].order.order_id + "\t")
+        qtbot.keyClick(panel.view, Qt.Key.Key_Return)
+        assert history.ids.text() == nodes[1].order.order_id and history.life_model.rowCount() == 3
+        panel.problems.setChecked(False)
         history.ids.clear()
         # Kraken names one market differently per API (REST XBTUSD, WS v2 BTC/USD): the market's
         # one name finds every row of it, whichever API wrote it.
