@@ -107,4 +107,9 @@ class Outcome:
     reason: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.state.value} ({self.reason})" if self.reason else self.state.value
+        if not self.reason:
+            return self.state.value
+        # "waiting: Kraken's rate limit, ~3 s" already says its state: not "waiting (waiting: …)".
+        if self.reason.startswith(f"{self.state.value}: "):
+            return self.reason
+        return f"{self.state.value} ({self.reason})"

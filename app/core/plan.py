@@ -70,7 +70,7 @@ class CancelIntent:
         """A short human description for the status bar and audit log."""
         if self.scope is Scope.ORDERS:
             n = len(self.orders)
-            return f"cancel {n} order{'s' if n != 1 else ''}"
+            return f"cancel {n:,} order{'s' if n != 1 else ''}"
         if self.scope is Scope.SYMBOL:
             return f"cancel all {self.symbol}"
         if self.scope is Scope.USERREF:

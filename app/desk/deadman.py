@@ -113,6 +113,7 @@ class DeadmanManager:
         self._wall = wall_clock
         self.left_out = left_out
         self._task: asyncio.Task[None] | None = None
+        self._kept: set[asyncio.Task[None]] = set()  # re-arms started by ``account_back``
         self.states: dict[str, DeadmanState] = {}
         self.changed: Event[DeadmanState] = Event("deadman_changed")
 
@@ -167,6 +168,30 @@ class DeadmanManager:
         await self._arm_all(self.timeout_s)
         if not self.armed:
             self._task = asyncio.create_task(self._refresh_loop(), name="deadman-refresh")
+
+    def account_back(self, account_id: str) -> None:
+        """An account's link is back. If the switch is on and that account's last refresh failed,
+        re-arm it now rather than at the next round (up to ``refresh_s`` later): Kraken's timer is
+        short, and it may be about to fire, or have fired and be waiting to be armed again."""
+        state = self.states.get(account_id)
+        venue = self._venues.get(account_id)
+        if not self.armed or venue is None or state is None or state.error is None:
+            return
+        task = asyncio.ensure_future(self._arm_one(account_id, venue, self.timeout_s))
+        self._kept.add(task)
+        task.add_done_callback(self._kept.discard)
+
+    def fired_between(self, account_id: str, start: float, end: float) -> float | None:
+        """When Kraken's timer for the account ran out between ``start`` and ``end`` (unix
+        seconds) with no acknowledgement after it, as far as the console knows; else None."""
+        state = self.states.get(account_id)
+        if state is None or not state.armed or state.trigger_at is None:
+            return None
+        if not start <= state.trigger_at <= end:
+            return None
+        if state.acked_at is not None and state.acked_at >= state.trigger_at:
+            return None
+        return state.trigger_at
 
     async def _refresh_loop(self) -> None:
         while True:

@@ -89,6 +89,7 @@ class AwayReport:
     filled: int = 0
     cancelled: int = 0
     unknown: int = 0
+    deadman_fired_at: float | None = None  # Kraken's dead man's switch ran out while away
 
     def summary(self) -> str:
         """e.g. ``while away (2 min): 3 new, 5 gone (4 filled, 1 cancelled)``."""
@@ -107,6 +108,9 @@ class AwayReport:
             ]
             if detail:
                 parts[-1] += f" ({', '.join(detail)})"
+        if self.deadman_fired_at is not None:
+            at = time.strftime("%H:%M:%S", time.localtime(self.deadman_fired_at))
+            parts.append(f"Kraken's dead man's switch fired at {at}")
         return f"while away ({away}): {', '.join(parts)}"
 
 
@@ -358,9 +362,12 @@ class Desk:
             fresh = {o.key for o in orders}
             gone = [o for k, o in before.items() if k not in fresh and not self._settled_by_us(k)]
             appeared = sum(1 for k in fresh if k not in before)
-            task = asyncio.ensure_future(self._report_away(account_id, away_since, appeared, gone))
+            # Read before the re-arm below replaces the state Kraken's deadline was in.
+            fired = self.deadman.fired_between(account_id, away_since, self._wall_clock())
+            task = asyncio.ensure_future(self._report_away(account_id, away_since, appeared, gone, fired))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+            self.deadman.account_back(account_id)  # a failed refresh is sent again now
         self.store.replace_account(account_id, orders, keep=self.coordinator.held_keys(account_id))
         self.coordinator.kick(account_id)
 
@@ -371,7 +378,9 @@ class Desk:
         entry = self.coordinator.entry(key)
         return entry is not None and entry.state is not CancelState.FAILED
 
-    async def _report_away(self, account_id: str, since: float, appeared: int, gone: Sequence[Order]) -> None:
+    async def _report_away(
+        self, account_id: str, since: float, appeared: int, gone: Sequence[Order], fired: float | None
+    ) -> None:
         """Say what changed while the account was away; ask the venue why orders left."""
         filled = cancelled = unknown = 0
         venue = self.venues.get(account_id)
@@ -393,9 +402,8 @@ class Desk:
                 self.outside_change.emit(OutsideChange(account_id, order, "cancelled", outcome.reason))
             else:
                 unknown += 1
-        report = AwayReport(
-            account_id, self._wall_clock() - since, appeared, len(gone), filled, cancelled, unknown
-        )
+        away_s = self._wall_clock() - since
+        report = AwayReport(account_id, away_s, appeared, len(gone), filled, cancelled, unknown, fired)
         log.info("%s back: %s", account_id, report.summary())
         self.recovered.emit(report)
 

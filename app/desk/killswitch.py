@@ -66,7 +66,7 @@ class KillState:
         accounts: the accounts it covers.
         hold_until: wall-clock time the hold ends (the latest over accounts that had a first wave).
         pending: accounts waiting for their venue to come back.
-        counts: endings of the orders it sent, over every wave.
+        counts: each order's latest ending over every wave (failed, then cancelled: cancelled).
         unlisted: orders Kraken's cancel-all reported beyond those the console knew of.
         waves: cancel actions sent.
         problems: what went wrong, e.g. a wave refused.
@@ -138,6 +138,7 @@ class KillSwitch:
         self._pokes: dict[str, asyncio.Event] = {aid: asyncio.Event() for aid in account_ids}
         self._first_done: set[str] = set()
         self._tries: Counter[OrderKey] = Counter()  # waves that named each order
+        self._endings: dict[OrderKey, CancelState] = {}  # each order's latest ending, over waves
         self._task: asyncio.Task[KillState] | None = None
 
     # --- control ------------------------------------------------------------------------------
@@ -227,8 +228,11 @@ class KillSwitch:
         self._tries.update(o.key for o in self._desk.store.orders(aid))
         intent = CancelIntent(Scope.ACCOUNT, account_ids=(aid,))
         report = await self._desk.cancel(intent)
-        counts = Counter(self.state.counts)
-        counts.update(report.counts)
+        # An order a wave failed on and the next one cancelled counts once, as cancelled.
+        for entry in self._desk.coordinator.entries():
+            if entry.attempt == report.attempt:
+                self._endings[entry.order.key] = entry.state
+        counts = Counter(self._endings.values())
         problems = self.state.problems
         for e in report.errors:
             text = f"{aid}: {e}"

@@ -355,10 +355,13 @@ class PrimeHost:
         finally:
             unsubscribe()
             self.conns.discard(conn)
+            # Let the writer end on its own (it skips what is left once the socket is closed):
+            # cancelled mid-send, aiohttp's shielded send of a large compressed frame fails
+            # later in a task nobody awaits ("Task exception was never retrieved").
+            # (asyncio.wait, not await: a cancel of this handler must not reach the writer.)
             conn.outbox.close()
-            writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await writer
+                await asyncio.wait([writer])
         return ws
 
     # ----------------------------------------------------------------------- requests

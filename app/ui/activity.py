@@ -220,8 +220,13 @@ class OrderNode(Node):
         return self.state is None or self.state.is_final
 
     def outcome(self) -> str:
-        """``rejected (EOrder:Unknown order)``."""
-        return f"{self.word} ({self.reason})" if self.reason else self.word
+        """``rejected (EOrder:Unknown order)``; a reason that says its state stands alone
+        (``waiting: Kraken's rate limit, ~3 s``, as ``Outcome`` words it)."""
+        if not self.reason:
+            return self.word
+        if self.reason.startswith(f"{self.word}: "):
+            return self.reason
+        return f"{self.word} ({self.reason})"
 
 
 class ActionNode(Node):

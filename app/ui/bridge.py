@@ -38,6 +38,7 @@ class DeskBridge(QObject):
         deadman_changed(object): a ``DeadmanState``, or None once an arm/disarm finished.
         busy_changed(int): how many tasks the bridge is running.
         kill_changed(object): the running kill switch's ``KillState`` (each wave, pending, end).
+        cancel_progress(object): an ``ActionProgress``: a cancel moved on (done, waiting, ETA).
 
     Rules kept:
     - every coroutine runs as a named task held in a set until it ends (no task is garbage
@@ -57,6 +58,7 @@ class DeskBridge(QObject):
     deadman_changed = Signal(object)
     busy_changed = Signal(int)
     kill_changed = Signal(object)
+    cancel_progress = Signal(object)
 
     def __init__(self, desk: Desk, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -87,6 +89,7 @@ class DeskBridge(QObject):
         self._count_timer.setSingleShot(True)
         self._count_timer.setInterval(COUNT_REFRESH_MS)
         self._count_timer.timeout.connect(self._flush_counts)
+        self._disconnects.append(coord.progressed.connect(self.cancel_progress.emit))
         self._hook_activity()
 
     # --- desk events -----------------------------------------------------------------------

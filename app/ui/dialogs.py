@@ -133,8 +133,13 @@ class ConfirmCancelDialog(QDialog):
 
     Rules kept: Enter confirms (the default button is "Cancel orders"), Esc keeps the orders;
     shown with ``open()`` only; the text says how many orders, where, and for cancel-all forms
-    that orders placed since the last refresh go too.
+    that orders placed since the last refresh go too. An ``alternative`` (e.g. "Cancel all on
+    account" when the selection is everything on it) is a third button, never the default;
+    choosing it emits ``alternative_chosen`` and closes with ``ALTERNATIVE``.
     """
+
+    ALTERNATIVE = 2
+    alternative_chosen = Signal()
 
     def __init__(
         self,
@@ -144,6 +149,7 @@ class ConfirmCancelDialog(QDialog):
         *,
         confirm_text: str = "Cancel orders",
         danger: bool = False,
+        alternative: str | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -170,6 +176,14 @@ class ConfirmCancelDialog(QDialog):
         )
         self.keep_button.setAutoDefault(False)
         self.keep_button.setDefault(False)
+        self.alternative_button: QPushButton | None = None
+        if alternative is not None:
+            alt = buttons.addButton(alternative, QDialogButtonBox.ButtonRole.ActionRole)
+            alt.setObjectName("alternative")
+            alt.setAutoDefault(False)
+            alt.setDefault(False)
+            alt.clicked.connect(self._alternative)
+            self.alternative_button = alt
         self.confirm_button.setDefault(True)
         self.confirm_button.setAutoDefault(True)
         if danger:
@@ -182,6 +196,10 @@ class ConfirmCancelDialog(QDialog):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.confirm_button.setFocus()
+
+    def _alternative(self) -> None:
+        self.alternative_chosen.emit()
+        self.done(self.ALTERNATIVE)
 
 
 class ShortcutsDialog(QDialog):

@@ -52,6 +52,7 @@ from app.ui.groups import SymbolGroupsModel
 from app.ui.history import HistoryWindow
 from app.ui.layout import LayoutStore
 from app.ui.models import FROZEN_COLUMNS, HEADERS, Column, OrdersFilterProxy
+from app.ui.progress import ProgressLabel
 from app.ui.quit_guard import QuitGuard
 from app.ui.sidebar import AccountsSidebar
 from app.ui.theme import ThemeChoice
@@ -495,7 +496,9 @@ class MainWindow(QMainWindow):
         self.kill_label.setObjectName("kill_switch_status")
         self.kill_label.hide()
         self._kill_state: KillState | None = None
+        self.progress_label = ProgressLabel(time.monotonic)
         sb.addPermanentWidget(self.kill_label)
+        sb.addPermanentWidget(self.progress_label)
         sb.addPermanentWidget(self.busy_label)
         sb.addPermanentWidget(self.deadman_label)
         sb.addPermanentWidget(self.exchange_label)
@@ -594,6 +597,7 @@ class MainWindow(QMainWindow):
         b.account_removed.connect(self._account_removed)
         b.deadman_changed.connect(self._deadman_changed)
         b.kill_changed.connect(self._kill_changed)
+        b.cancel_progress.connect(self.progress_label.update_progress)
         b.busy_changed.connect(lambda n: self.busy_label.setText(f"working ({n})" if n else ""))
         # The model's rowsRemoved too: the filter proxy drops its rows while the model is still
         # "about to" remove them, so counting then said "271 of 272" with nothing filtered.
@@ -677,7 +681,7 @@ class MainWindow(QMainWindow):
             parts.append(f"account {self.bridge.account_name(account)}")
         if not parts:
             return None
-        return f"{' and '.join(parts)}: {self.proxy.rowCount()} of {self.model.rowCount()} orders shown"
+        return f"{' and '.join(parts)}: {self.proxy.rowCount():,} of {self.model.rowCount():,} orders shown"
 
     def current_order(self) -> Order | None:
         """The order of the current row (the one the keyboard is on), else the first selected."""
@@ -1213,6 +1217,7 @@ class MainWindow(QMainWindow):
         self.sidebar.tick()
         self._update_banner()
         self._show_kill(time.time())
+        self.progress_label.tick()
 
     def _hold_paint(self) -> None:
         """Paint nothing until the cancel's first request has left (bounded by PAINT_HOLD_MS).
@@ -1251,7 +1256,7 @@ class MainWindow(QMainWindow):
         n = plan.order_count
         # Written when painting resumes (it could not show before anyway): the status bar's
         # relayout stays off the key press's path.
-        self._pending_message = f"{intent.describe()}: sending ({n} known order{'s' if n != 1 else ''})…"
+        self._pending_message = f"{intent.describe()}: sending ({n:,} known order{'s' if n != 1 else ''})…"
 
     # --- the kill switch ------------------------------------------------------------------------------
 
@@ -1289,6 +1294,7 @@ class MainWindow(QMainWindow):
 
     def _cancel_settled(self, report: CancelReport) -> None:
         self._pending_message = None  # the report says more
+        self.progress_label.finished(report.attempt)
         self._release_paint()
         if self._warm_row < self.model.rowCount() and not self._warm_timer.isActive():
             self._warm_timer.start()

@@ -23,4 +23,8 @@ def test_unknown_resolves_by_recheck_and_filled_is_final() -> None:
 
 def test_outcome_text() -> None:
     assert str(Outcome(S.REJECTED, "EGeneral:Permission denied")) == "rejected (EGeneral:Permission denied)"
+    # A reason that already names its state is not said twice.
+    assert (
+        str(Outcome(S.WAITING, "waiting: Kraken's rate limit, ~3 s")) == "waiting: Kraken's rate limit, ~3 s"
+    )
     assert S.SENT.is_open_attempt and not S.UNKNOWN.is_open_attempt and S.UNKNOWN.is_final

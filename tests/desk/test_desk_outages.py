@@ -143,3 +143,40 @@ async def test_orders_the_console_cancelled_while_away_are_not_counted_as_outsid
     await rig.until(lambda: rig.reports)
     assert rig.reports[0].gone == 0
     assert all(c.order.order_id != victim.order_id for c in rig.changes)
+
+
+async def test_the_dead_man_switch_firing_while_away_is_named_and_rearmed_on_return(rig: Rig) -> None:
+    dm = rig.desk.deadman
+    dm.timeout_s, dm.refresh_s = 2, 0.3  # Kraken's timer runs out 2 s after the last refresh
+    dm.changed.connect(lambda _: rig.changed.set())
+    await dm.arm()
+    assert dm.states["s"].armed and dm.states["s"].error is None
+    await rig.server.stop_host("spot_ws")
+    await rig.server.stop_host("spot_rest")
+    # Refreshes fail while the venue is away; Kraken's timer runs out and cancels everything.
+    await rig.until(lambda: dm.states["s"].error is not None)
+    await asyncio.sleep(dm.timeout_s + 0.5)
+    assert not rig.ex.open_orders("s")  # Kraken's switch fired
+    dm.refresh_s = 60  # from here only the return re-arms it, not the next round
+    await asyncio.sleep(0.5)  # the round under way ends (failing): the loop now sleeps a minute
+    await rig.server.start_host("spot_rest")
+    await rig.server.start_host("spot_ws")
+    await rig.desk.refresh()
+    await rig.until(lambda: rig.reports)
+    report = rig.reports[0]
+    assert report.gone == 12 and report.deadman_fired_at is not None
+    assert "Kraken's dead man's switch fired at" in report.summary()
+    # Armed again at once, not at the next round a minute away.
+    await rig.until(lambda: dm.states["s"].error is None, within_s=5)
+    assert rig.ex.deadman_trigger_time("s") is not None
+    await dm.disarm()
+
+
+async def test_a_return_without_the_switch_firing_names_none(rig: Rig) -> None:
+    await rig.server.stop_host("spot_ws")
+    await rig.until(lambda: rig.status().link is LinkState.POLLING)
+    await rig.server.start_host("spot_ws")
+    await rig.desk.refresh()
+    await rig.until(lambda: rig.reports)
+    assert rig.reports[0].deadman_fired_at is None
+    assert "dead man" not in rig.reports[0].summary()

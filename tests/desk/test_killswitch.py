@@ -161,3 +161,15 @@ async def test_orders_placed_since_the_last_listing_are_counted(rig: Rig) -> Non
     assert rig.open_at_kraken("rest") == 0
     assert final.cancelled == 13
     assert final.unlisted == 5 and "5 not yet listed" in final.summary()
+
+
+async def test_a_wave_that_failed_is_sent_again_and_each_order_counts_once(rig: Rig) -> None:
+    faults = rig.server.own_faults("spot_rest")
+    faults.scope = "cancels"
+    faults.http_5xx = 1  # the first CancelAll meets a 5xx before Kraken applies it
+    switch = rig.desk.kill_switch(0.0, ["rest"])
+    state = await asyncio.wait_for(switch.start(), 20)
+    assert state.waves == 2  # the failed wave was sent again
+    assert rig.open_at_kraken("rest") == 0
+    assert state.counts[CancelState.FAILED] == 0  # the first wave's "failed" was overtaken
+    assert state.cancelled == 8 and sum(state.counts.values()) == 8

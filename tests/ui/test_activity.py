@@ -304,3 +304,16 @@ def test_a_cancel_of_whole_accounts_reads_with_their_names(qapp: QApplication) -
     assert model.data(model.index(0, ActivityColumn.WHAT)) == "cancel all on Main spot, Second spot"
     assert intent_text("cancel 3 orders", names.__getitem__) == "cancel 3 orders"
     assert intent_text(None, names.__getitem__) == ""
+
+
+def test_a_waiting_order_says_its_wait_once(qapp: QApplication) -> None:
+    model = ActivityModel()
+    o = make_order(1)
+    model.add_entries(entries("A1", [o], CancelState.QUEUED, 1.0))
+    model.add_entries(
+        entries("A1", [o], CancelState.WAITING, 1.1, reason="waiting: Kraken's rate limit, ~3 s")
+    )
+    order = model.index(0, ActivityColumn.OUTCOME, model.index(0, 0))
+    assert model.data(order) == "waiting: Kraken's rate limit, ~3 s"
+    model.add_entries(entries("A1", [o], CancelState.REJECTED, 1.2, reason="EOrder:Unknown order"))
+    assert model.data(order) == "rejected (EOrder:Unknown order)"

@@ -118,7 +118,7 @@ async def test_a_thousand_order_cancel_is_one_activity_row_and_history_has_each_
         assert model.rowCount() == 1  # one row for the whole action, not 3,000
         top = model.index(0, 0)
         assert model.rowCount(top) == MAIN + LIST_ONLY
-        assert model.data(model.index(0, ActivityColumn.WHAT)) == "cancel 1000 orders"
+        assert model.data(model.index(0, ActivityColumn.WHAT)) == "cancel 1,000 orders"
         assert model.data(model.index(0, ActivityColumn.ORDERS)) == "1,000"
         assert model.data(model.index(0, ActivityColumn.OUTCOME)) == "5 rejected · 995 cancelled"
         assert model.data(model.index(0, ActivityColumn.TOOK)).endswith(("ms", "s"))
@@ -149,7 +149,7 @@ async def test_a_thousand_order_cancel_is_one_activity_row_and_history_has_each_
         assert history.life_model.rowCount() == 3
         states = [history.life_model.index(r, HistoryColumn.STATE).data() for r in range(3)]
         assert states == ["queued", "sent", "rejected"]
-        assert history.life_model.index(2, HistoryColumn.ACTION).data() == "cancel 1000 orders"
+        assert history.life_model.index(2, HistoryColumn.ACTION).data() == "cancel 1,000 orders"
         assert "1 cancel attempt; last: rejected (EGeneral:Permission denied)" in history.life_title.text()
         # Enter (or a double click) on an order in Activity opens History on it; Ctrl+C copies it.
         window.activateWindow()

@@ -14,7 +14,7 @@ import pytest_asyncio
 from app.core.accounts import AccountSpec, Credentials, Transport
 from app.core.ledger import CancelState
 from app.core.orders import VenueKind
-from app.core.plan import CancelIntent, Scope
+from app.core.plan import CancelIntent, CancelRequest, RequestForm, Scope
 from app.desk.audit import AuditLog
 from app.desk.desk import Desk
 from app.sim.faults import Faults
@@ -23,6 +23,8 @@ from app.sim.state import Exchange
 from app.venues.lanes import PriorityLock
 from app.venues.nonces import NonceSource
 from app.venues.registry import build_venue
+from app.venues.spot.pacing import SpotPacer
+from tests.ui.helpers import make_order
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -142,3 +144,41 @@ async def test_the_futures_kill_switch_goes_before_the_queued_cancels(rig: Rig) 
         for task in singles:
             task.cancel()
         await asyncio.gather(*singles, return_exceptions=True)
+
+
+async def test_a_waiting_request_is_told_the_wait_behind_the_requests_queued_ahead_of_it() -> None:
+    now = [100.0]
+    never = asyncio.Event()
+
+    async def sleep(_s: float) -> None:
+        await never.wait()  # the clock stands still: only the announcements are looked at
+
+    pacer = SpotPacer(clock=lambda: now[0], wall_clock=lambda: 1000.0, sleep=sleep)
+    tier = pacer.counters.tier  # starter: threshold 60, decay 1/s
+    pacer.observe("XBT/USD", tier.trading_threshold)  # the pair is full
+    young = [make_order(i, symbol="XBT/USD", opened_at=999.0) for i in range(5)]  # 8 each: 40 a batch
+    told: dict[str, list[float]] = {"a": [], "b": []}
+
+    class Observer:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def waiting(self, seconds: float, why: str) -> None:
+            told[self.name].append(seconds)
+
+        def sent(self) -> None: ...
+
+    batches = [CancelRequest("spot", RequestForm.BATCH, orders=tuple(young)) for _ in "ab"]
+    tasks = [
+        asyncio.create_task(pacer.take_turn(r, urgent=False, observer=Observer(n)))  # type: ignore[arg-type]
+        for r, n in zip(batches, "ab", strict=True)
+    ]
+    await asyncio.sleep(0.01)
+    first_wait = (tier.trading_threshold - (tier.trading_threshold - 1)) / tier.trading_decay_per_s
+    assert told["a"] == [first_wait]  # the pair must fall just under the threshold
+    # b goes after a, which adds 40 first: b is told 40 s more, not the same 1 s.
+    assert told["b"] == [first_wait + 40 / tier.trading_decay_per_s]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert not pacer._queue  # a cancelled wait leaves the queue

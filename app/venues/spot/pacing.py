@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,6 +31,8 @@ class SpotPacer:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.counters = SpotTradingCounters()
+        self._queue: dict[int, dict[str, int]] = {}  # requests waiting: their costs, in arrival order
+        self._tokens = itertools.count()
         self._clock = clock
         self._wall = wall_clock
         self._sleep = sleep
@@ -44,14 +47,47 @@ class SpotPacer:
     ) -> dict[str, int]:
         """Wait until ``request`` may go, charge it, and return what it cost per pair."""
         batch = request.form is not RequestForm.SINGLE
-        while True:
-            costs = self.counters.costs(request.orders, self._wall())
-            wait = 0.0 if urgent else self.counters.wait_s(costs, self._clock(), batch=batch)
-            if wait <= 0:
-                self.counters.charge(costs, self._clock())
-                return costs
-            observer.waiting(wait, "Kraken's per-pair rate limit")
-            await self._sleep(wait)
+        mine: dict[str, int] = {}
+        token = next(self._tokens)
+        self._queue[token] = mine
+        try:
+            while True:
+                costs = self.counters.costs(request.orders, self._wall())
+                mine.clear()
+                mine.update(costs)
+                wait = 0.0 if urgent else self.counters.wait_s(costs, self._clock(), batch=batch)
+                if wait <= 0:
+                    self.counters.charge(costs, self._clock())
+                    return costs
+                # What the trader is told: the wait behind the requests queued ahead of this one
+                # on its pairs (each will be charged first), not only the next decay.
+                observer.waiting(max(wait, self._queued_wait(token, batch)), "Kraken's per-pair rate limit")
+                await self._sleep(wait)
+        finally:
+            del self._queue[token]
+
+    def _queued_wait(self, token: int, batch: bool) -> float:
+        """Seconds until request ``token`` may go once every request waiting ahead of it went."""
+        mine = self._queue[token]
+        ahead: dict[str, int] = {}
+        for other, costs in self._queue.items():
+            if other == token:
+                break
+            for pair, cost in costs.items():
+                if pair in mine:
+                    ahead[pair] = ahead.get(pair, 0) + cost
+        if not ahead:
+            return 0.0
+        now = self._clock()
+        wait = 0.0
+        for pair, cost in mine.items():
+            # The pair must first decay through what the requests ahead will add.
+            level_ahead = self.counters.level(pair, now) + ahead.get(pair, 0)
+            limit = self.counters.tier.trading_threshold - (1 if batch else cost)
+            decay = self.counters.tier.trading_decay_per_s
+            if decay > 0:
+                wait = max(wait, (level_ahead - max(0.0, limit)) / decay)
+        return wait
 
     def refused(self, costs: dict[str, int]) -> None:
         """Kraken answered ``EOrder:Rate limit exceeded``: those pairs are full."""

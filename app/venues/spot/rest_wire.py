@@ -32,10 +32,10 @@ INVALID_ORDER = "EOrder:Invalid order"
 # Kraken answers an id it does not know now (closed long ago, or never valid) with either string,
 # on REST and WS alike (API-FACTS 11): neither proves the order was cancelled; confirm per order.
 NOT_KNOWN = (UNKNOWN_ORDER, INVALID_ORDER)
-# Calls the matching engine's per-pair counter limits instead of the REST call counter (API-FACTS 7).
-ENGINE_COUNTED = frozenset(
-    {"CancelOrder", "CancelOrderBatch", "CancelAll", "CancelAllOrdersAfter", "AddOrder"}
-)
+# Calls the REST call counter leaves to the matching engine's limiter: only AddOrder and
+# CancelOrder. Every other private call costs 1, CancelOrderBatch, CancelAll and
+# CancelAllOrdersAfter included (docs "Spot REST Rate Limits", API-FACTS 7.1).
+ENGINE_COUNTED = frozenset({"CancelOrder", "AddOrder"})
 BATCH_MAX = 50  # CancelOrderBatch: at most 50 ids/refs in total (API-FACTS 1.4)
 QUERY_MAX = 50  # QueryOrders: at most 50 txids per call
 
