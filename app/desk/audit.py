@@ -46,6 +46,44 @@ CREATE INDEX IF NOT EXISTS transitions_order ON transitions(account, order_id);
 CREATE INDEX IF NOT EXISTS transitions_attempt ON transitions(attempt);
 """
 
+# Schema versions after the first (``PRAGMA user_version``), each applied once, in one
+# transaction, on a file of any age: only additions that ``IF NOT EXISTS`` makes safe to re-run.
+# 1: what History searches by (app.desk.history), so a year of audit reads in pages, not scans.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE INDEX IF NOT EXISTS transitions_at ON transitions(at);
+    CREATE INDEX IF NOT EXISTS transitions_order_id ON transitions(order_id);
+    CREATE INDEX IF NOT EXISTS transitions_client_id ON transitions(client_id);
+    CREATE INDEX IF NOT EXISTS transitions_symbol_at ON transitions(symbol, at);
+    CREATE INDEX IF NOT EXISTS transitions_account_at ON transitions(account, at);
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring an open audit database (autocommit) up to ``SCHEMA_VERSION``; returns the version it
+    is at. A step that fails is rolled back and logged: the log still writes, History reads slower.
+    """
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    for step, sql in enumerate(_MIGRATIONS[version:], start=version + 1):
+        started = time.perf_counter()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for statement in filter(str.strip, sql.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version={step}")
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            log.exception("audit log schema step %d failed; left at version %d", step, version)
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            break
+        version = step
+        log.info("audit log schema at version %d (%.2f s)", step, time.perf_counter() - started)
+    return version
+
+
 # An order whose last transition is one of these was left in flight or unknown: a restart
 # re-checks it with the venue (DESIGN.md: "a restart reconciles what the audit log shows unsettled").
 UNSETTLED_STATES = (
@@ -108,6 +146,7 @@ class AuditLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        migrate(self._db)
 
     def begin_action(self, attempt: str, intent: str, requests: int, orders: int) -> None:
         """Record that a cancel action starts."""

@@ -36,6 +36,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Ctrl+Shift+D", "Dead man's switch on/off: Kraken cancels everything if this console goes quiet"),
     ("Ctrl+=", "Zoom in (Ctrl+- zooms out, Ctrl+0 back to 100%)"),
     ("Ctrl+,", "Accounts and API keys"),
+    ("Ctrl+H", "History: every cancel in the audit log, across sessions; an order's whole life"),
     ("Return", "In a confirmation: cancel the orders"),
     ("Esc", "In a confirmation: keep the orders"),
     ("F1", "Show these shortcuts"),
@@ -100,6 +101,9 @@ class WindowActions:
         )
         self.shortcuts = _action(
             window, "Keyboard shortcuts", "F1", "List the keyboard shortcuts", "shortcuts"
+        )
+        self.history = _action(
+            window, "History…", "Ctrl+H", "Every cancel in the audit log, across sessions", "history"
         )
         self.quit = _action(window, "Quit", "Ctrl+Q", "Quit the console", "quit")
         self.group_by_symbol = _action(

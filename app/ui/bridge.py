@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.core.orders import Order, VenueKind
 from app.core.plan import CancelIntent, Plan, Scope
-from app.desk.coordinator import CancelReport, LedgerEntry
+from app.desk.coordinator import ActionProgress, CancelReport, LedgerEntry
 from app.desk.deadman import DeadmanState
-from app.desk.desk import AccountStatus, Desk
+from app.desk.desk import AccountStatus, AwayReport, Desk, OutsideChange
 from app.desk.killswitch import KillState, KillSwitch
-from app.ui.models import ActivityModel, OrdersTableModel
+from app.ui.activity import ActivityModel
+from app.ui.models import OrdersTableModel
 
 log = logging.getLogger("app.ui.bridge")
 
 COUNT_REFRESH_MS = 250  # open-order counts in the sidebar refresh at most this often
+ACTIVITY_FLUSH_MS = 40  # ledger moves reach Activity this long after they happen, in one batch
 
 
 class DeskBridge(QObject):
@@ -63,7 +67,9 @@ class DeskBridge(QObject):
         self.orders_model = OrdersTableModel(
             outcome_of=desk.store.outcome, account_name=self.account_name, parent=self
         )
-        self.activity_model = ActivityModel(account_name=self.account_name, parent=self)
+        self.activity_model = ActivityModel(
+            account_name=self.account_name, market_name=self.market_name, parent=self
+        )
         self.orders_model.load(desk.store.orders())
         store, coord = desk.store, desk.coordinator
         self._disconnects: list[Callable[[], None]] = [
@@ -71,7 +77,7 @@ class DeskBridge(QObject):
             store.updated.connect(self.orders_model.update_orders),
             store.removed.connect(self.orders_model.remove_keys),
             coord.transitioned.connect(self._on_transitioned),
-            coord.settled.connect(self.cancel_settled.emit),
+            coord.settled.connect(self._on_settled),
             desk.account_changed.connect(self._on_account_changed),
             desk.account_removed.connect(self._on_account_removed),
             desk.deadman.changed.connect(self.deadman_changed.emit),
@@ -84,12 +90,114 @@ class DeskBridge(QObject):
         self._count_timer.setInterval(COUNT_REFRESH_MS)
         self._count_timer.timeout.connect(self._flush_counts)
         self._disconnects.append(coord.progressed.connect(self.cancel_progress.emit))
+        self._hook_activity()
 
     # --- desk events -----------------------------------------------------------------------
 
     def _on_transitioned(self, entries: list[LedgerEntry]) -> None:
-        self.activity_model.add_entries(entries)
+        self._queue_activity(entries)
         self.ledger_transitioned.emit(entries)
+
+    def _on_settled(self, report: CancelReport) -> None:
+        self._flush_activity()
+        self.activity_model.settle(report.attempt, unlisted=report.unlisted_cancelled)
+        self.cancel_settled.emit(report)
+
+    # --- Activity: what happened, per action ------------------------------------------------------
+
+    def _hook_activity(self) -> None:
+        """Feed Activity: ledger moves (batched off the cancel's path), the actions' names, the
+        kill switch, outside changes, recoveries and venue problems."""
+        desk = self.desk
+        self._activity_due: list[LedgerEntry] = []
+        self._titles: dict[str, str] = {}  # attempt -> what the trader asked
+        self._kill_waves: dict[str, KillSwitch] = {}  # attempts begun while a kill switch ran
+        self._own_account_cancels: dict[str, int] = {}  # the window's own "cancel all on" intents
+        self._activity_timer = QTimer(self)
+        self._activity_timer.setSingleShot(True)
+        self._activity_timer.setInterval(ACTIVITY_FLUSH_MS)
+        self._activity_timer.timeout.connect(self._flush_activity)
+        self._disconnects += [
+            desk.coordinator.progressed.connect(self._on_progressed),
+            desk.kill_started.connect(self._on_kill_started),
+            desk.outside_change.connect(self._on_outside_change),
+            desk.recovered.connect(self._on_recovered),
+            desk.venue_problem.connect(self._on_venue_problem),
+        ]
+
+    def _queue_activity(self, entries: list[LedgerEntry]) -> None:
+        # Synchronous with the ledger, which moves right before the bytes leave: keep it to a list
+        # append here; the tree is updated a moment later, in one batch.
+        kill = self.desk.kill
+        if kill is not None and kill.running:
+            for e in entries:
+                if e.attempt not in self._titles:
+                    self._kill_waves.setdefault(e.attempt, kill)
+        self._activity_due.extend(entries)
+        if not self._activity_timer.isActive():
+            self._activity_timer.start()
+
+    def _on_progressed(self, progress: ActionProgress) -> None:
+        if progress.attempt not in self._titles:
+            self._titles[progress.attempt] = progress.intent
+
+    def _flush_activity(self) -> None:
+        self._activity_timer.stop()
+        due, self._activity_due = self._activity_due, []
+        if not due:
+            return
+        model = self.activity_model
+        for attempt in dict.fromkeys(e.attempt for e in due):
+            if model.action(attempt) is not None:
+                continue
+            title = self._titles.get(attempt)
+            if title is None:  # not begun in this session (a restart took it over): the audit says
+                row = self.desk.audit.action(attempt)
+                title = f"{row[0]} (earlier session)" if row is not None else "cancel (earlier session)"
+                self._titles[attempt] = title
+            model.name_action(attempt, title, kill=self._kill_wave(attempt, title))
+        model.add_entries(due)
+
+    def _kill_wave(self, attempt: str, title: str) -> int | None:
+        """The kill switch an attempt is a wave of (a "cancel all on" begun while it ran, not
+        asked by the window itself), if any."""
+        kill = self._kill_waves.pop(attempt, None)
+        if self._own_account_cancels.get(title, 0) > 0:
+            self._own_account_cancels[title] -= 1
+            return None
+        if kill is None or not title.startswith("cancel all on "):
+            return None
+        return id(kill) if title.removeprefix("cancel all on ") in kill.state.accounts else None
+
+    def _on_kill_started(self, switch: KillSwitch) -> None:
+        self._flush_activity()
+        kill_id = id(switch)
+        self.activity_model.start_kill(kill_id, switch.state.accounts, time.time())
+
+        def changed(state: KillState) -> None:
+            self._flush_activity()
+            self.activity_model.update_kill(kill_id, state, time.time())
+            if not switch.running:
+                unhook()
+
+        unhook = switch.changed.connect(changed)
+        self._disconnects.append(unhook)
+
+    def _on_outside_change(self, change: OutsideChange) -> None:
+        self.activity_model.add_outside(change, time.time())
+
+    def _on_recovered(self, report: AwayReport) -> None:
+        self.activity_model.add_note(
+            report.summary(),
+            time.time(),
+            label="back",
+            account=report.account_id,
+            problem=bool(report.unknown),
+        )
+
+    def _on_venue_problem(self, problem: tuple[str, str]) -> None:
+        account_id, text = problem
+        self.activity_model.add_note(text, time.time(), label="skipped", account=account_id, problem=True)
 
     def _on_account_changed(self, status: AccountStatus) -> None:
         old = self._names.get(status.account_id)
@@ -122,6 +230,18 @@ class DeskBridge(QObject):
         for status in due.values():
             self._shown[status.account_id] = status
             self.account_changed.emit(status)
+
+    def market_name(self, order: Order) -> str:
+        """The market's one name, as the orders table shows it (``BTC/USD`` for ``XBT/USD``)."""
+        return self.orders_model.instruments.instrument(order.venue, order.symbol).display
+
+    def market_name_of(self, venue: str, symbol: str) -> str:
+        """``market_name`` for a venue and symbol as the audit log keeps them."""
+        try:
+            kind = VenueKind(venue)
+        except ValueError:
+            return symbol
+        return self.orders_model.instruments.instrument(kind, symbol).display
 
     def account_name(self, account_id: str) -> str:
         """What the trader calls an account (its id if unknown)."""
@@ -175,6 +295,9 @@ class DeskBridge(QObject):
     def cancel(self, intent: CancelIntent, plan: Plan | None = None) -> asyncio.Task[CancelReport]:
         """Start a cancel; the result arrives as ``cancel_settled``."""
         plan = plan if plan is not None else self.desk.plan(intent)
+        if intent.scope is Scope.ACCOUNT:  # not a kill switch wave, even while one runs
+            what = intent.describe()
+            self._own_account_cancels[what] = self._own_account_cancels.get(what, 0) + 1
         self.cancel_started.emit((intent, plan))
         return self.run(
             self.desk.cancel(intent, plan), f"cancel-{intent.scope.value}", what=intent.describe()

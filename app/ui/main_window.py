@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QToolBar,
     QToolButton,
     QTreeView,
@@ -44,13 +43,15 @@ from app.desk.killswitch import DEFAULT_HOLD_S, KillPhase, KillState
 from app.ui import status_text, theme
 from app.ui.about import HelpActions
 from app.ui.actions import SHORTCUTS, CancelFlow, WindowActions
+from app.ui.activity import ActivityPanel
 from app.ui.bridge import DeskBridge
 from app.ui.dialogs import AccountsDialog, AccountsStore, ShortcutsDialog
 from app.ui.frozen_table import FrozenColumnsTable
 from app.ui.gc_guard import MainThreadCollector
 from app.ui.groups import SymbolGroupsModel
+from app.ui.history import HistoryWindow
 from app.ui.layout import LayoutStore
-from app.ui.models import FROZEN_COLUMNS, HEADERS, ActivityColumn, Column, OrdersFilterProxy
+from app.ui.models import FROZEN_COLUMNS, HEADERS, Column, OrdersFilterProxy
 from app.ui.progress import ProgressLabel
 from app.ui.quit_guard import QuitGuard
 from app.ui.sidebar import AccountsSidebar
@@ -365,39 +366,52 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _build_activity(self) -> None:
-        self.activity = QTableView()
-        self.activity.setObjectName("activity_table")
-        self.activity.setModel(self.bridge.activity_model)
-        self.activity.verticalHeader().hide()
-        self.activity.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.activity.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.activity.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.activity.setWordWrap(False)
+        """The Activity dock: one row per action, its orders and their steps (``app.ui.activity``)."""
+        self.activity_panel = ActivityPanel(self.bridge.activity_model, self._activity_accounts)
+        self.history_window: HistoryWindow | None = None
+        self.activity_panel.history_asked.connect(lambda _account, order_id: self.open_history(order_id))
+        self.activity = self.activity_panel.view
         self.activity.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.activity.horizontalHeader().setStretchLastSection(True)
         self.activity_dock = QDockWidget("Activity", self)
         self.activity_dock.setObjectName("activity_dock")
-        self.activity_dock.setWidget(self.activity)
+        self.activity_dock.setWidget(self.activity_panel)
         self.activity_dock.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetClosable | QDockWidget.DockWidgetFeature.DockWidgetMovable
         )
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.activity_dock)
-        self.resizeDocks([self.activity_dock], [170], Qt.Orientation.Vertical)
-        self._apply_activity_widths()
+        self.resizeDocks([self.activity_dock], [200], Qt.Orientation.Vertical)
+        self.bridge.account_changed.connect(lambda _s: self.activity_panel.refresh_accounts())
+        self.bridge.account_removed.connect(lambda _a: self.activity_panel.refresh_accounts())
+
+    def _activity_accounts(self) -> list[tuple[str, str]]:
+        return [(aid, st.name) for aid, st in self.bridge.desk.status.items()]
+
+    def open_history(self, order_id: str | None = None) -> HistoryWindow:
+        """Ctrl+H: the History window over this session's audit file (one window, brought
+        forward and searched again if already open); ``order_id``: searched for it (an order
+        double-clicked in Activity)."""
+        if self.history_window is None:
+            self.history_window = HistoryWindow(
+                self.bridge.desk.audit.path,
+                account_name=self.bridge.account_name,
+                market_name=self.bridge.market_name_of,
+                run=self.bridge.run,
+                mode=self.mode,
+                parent=self,
+            )
+        else:
+            self.history_window.refresh_accounts()
+        if order_id is not None:
+            self.history_window.find_order(order_id)
+        else:
+            self.history_window.search()
+        self.history_window.show()
+        self.history_window.raise_()
+        self.history_window.activateWindow()
+        return self.history_window
 
     def _apply_activity_widths(self) -> None:
-        fm = self.activity.fontMetrics()
-        h = self.activity.horizontalHeader()
-        for col, sample in {
-            ActivityColumn.TIME: "00:00:00.000",
-            ActivityColumn.ACCOUNT: "Demo Futures",
-            ActivityColumn.SYMBOL: "PF_XBTUSD",
-            ActivityColumn.ORDER_ID: "2d269048-4013-4e33-a77b-20adfefed000",
-            ActivityColumn.STATE: "acknowledged",
-            ActivityColumn.REASON: "EOrder:Unknown order (already gone)",
-        }.items():
-            h.resizeSection(col, fm.horizontalAdvance(sample) + CELL_PADDING)
-        self.activity.verticalHeader().setDefaultSectionSize(fm.height() + 4)
+        self.activity_panel.apply_widths()
 
     def _build_toolbar(self) -> None:
         c = self.commands
@@ -451,6 +465,7 @@ class MainWindow(QMainWindow):
         view.addAction(c.group_by_symbol)
         view.addAction(c.columns)
         view.addAction(self.activity_dock.toggleViewAction())
+        view.addAction(c.history)
         view.addSeparator()
         theme_menu = view.addMenu("Theme")
         for a in c.theme_actions.values():
@@ -535,6 +550,7 @@ class MainWindow(QMainWindow):
         c.copy_ids.triggered.connect(self.copy_selected_ids)
         c.accounts.triggered.connect(self.open_accounts)
         c.shortcuts.triggered.connect(self.open_shortcuts)
+        c.history.triggered.connect(lambda: self.open_history())
         c.quit.triggered.connect(self.close)
         c.group_by_symbol.toggled.connect(self.set_grouped)
         c.cancel_symbol_buys.triggered.connect(lambda: self.cancel_current_market(Side.BUY))
@@ -1432,5 +1448,7 @@ class MainWindow(QMainWindow):
         self.hold_cap.stop()
         for d in list(self._dialogs):
             d.close()
+        if self.history_window is not None:
+            self.history_window.close()
         event.accept()
         self.closed.emit()

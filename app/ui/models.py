@@ -1,4 +1,4 @@
-"""Qt models over the desk: the live orders table, its filter proxy, and the activity log."""
+"""Qt models over the desk: the live orders table and its filter proxy (Activity: ``app.ui.activity``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import enum
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import (
@@ -23,7 +23,6 @@ from PySide6.QtGui import QFont
 
 from app.core.ledger import Outcome
 from app.core.orders import Order, OrderKey
-from app.desk.coordinator import LedgerEntry
 from app.desk.instruments import InstrumentBook
 from app.desk.orderfacts import STATUSES, OrderFacts, facts_of
 from app.ui import theme
@@ -42,7 +41,7 @@ from app.ui.filter_query import (
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 """Raw values for sorting: floats and strings, so Qt compares them in C++ (no Python lessThan)."""
 ORDER_ROLE = Qt.ItemDataRole.UserRole + 2
-"""The ``Order`` (orders table) or ``LedgerEntry`` (activity) behind a row."""
+"""The ``Order`` behind a row."""
 LEAVING_ROLE = Qt.ItemDataRole.UserRole + 3
 """True on a row whose order left the book while updates are held (shown dimmed, then removed)."""
 
@@ -980,130 +979,3 @@ class OrdersFilterProxy(QSortFilterProxyModel):
     def visible_orders(self) -> list[Order]:
         """Every order the filter shows, top to bottom."""
         return [self.order_at(r) for r in range(self.rowCount())]
-
-
-class ActivityColumn(enum.IntEnum):
-    """The activity panel's columns."""
-
-    TIME = 0
-    ACCOUNT = enum.auto()
-    SYMBOL = enum.auto()
-    ORDER_ID = enum.auto()
-    STATE = enum.auto()
-    REASON = enum.auto()
-    LATENCY = enum.auto()
-
-
-ACTIVITY_HEADERS: dict[ActivityColumn, str] = {
-    ActivityColumn.TIME: "Time",
-    ActivityColumn.ACCOUNT: "Account",
-    ActivityColumn.SYMBOL: "Symbol",
-    ActivityColumn.ORDER_ID: "Order id",
-    ActivityColumn.STATE: "State",
-    ActivityColumn.REASON: "Reason",
-    ActivityColumn.LATENCY: "Latency",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityNote:
-    """A line of text in the activity panel that is not a ledger move (e.g. how the previous
-    session's unsettled cancels ended)."""
-
-    at: float
-    text: str
-
-
-class ActivityModel(QAbstractTableModel):
-    """Ledger transitions as they happen, newest first, at most ``limit`` rows.
-
-    Rules kept: new entries are inserted at the top (``rowsInserted``) and the oldest leave from
-    the bottom (``rowsRemoved``); the model never resets.
-    """
-
-    def __init__(
-        self,
-        *,
-        limit: int = 2000,
-        account_name: Callable[[str], str] | None = None,
-        parent: QObject | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.limit = limit
-        self._rows: list[LedgerEntry | ActivityNote] = []
-        self._account_name = account_name or (lambda account_id: account_id)
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(ActivityColumn)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(ActivityColumn)
-        ):
-            return ACTIVITY_HEADERS[ActivityColumn(section)]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        e = self._rows[index.row()]
-        col = ActivityColumn(index.column())
-        if isinstance(e, ActivityNote):
-            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-                return {ActivityColumn.TIME: theme.fmt_clock(e.at), ActivityColumn.REASON: e.text}.get(
-                    col, ""
-                )
-            return e if role == ORDER_ROLE else None
-        if role == Qt.ItemDataRole.DisplayRole:
-            match col:
-                case ActivityColumn.TIME:
-                    return theme.fmt_clock(e.at)
-                case ActivityColumn.ACCOUNT:
-                    return self._account_name(e.order.account_id)
-                case ActivityColumn.SYMBOL:
-                    return e.order.symbol
-                case ActivityColumn.ORDER_ID:
-                    return e.order.order_id
-                case ActivityColumn.STATE:
-                    return e.state.value
-                case ActivityColumn.REASON:
-                    return e.reason or ""
-                case ActivityColumn.LATENCY:
-                    return "" if e.latency_ms is None else f"{e.latency_ms:.1f} ms"
-        if role == Qt.ItemDataRole.ForegroundRole and col is ActivityColumn.STATE:
-            return theme.ledger_color(e.state)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col is ActivityColumn.LATENCY:
-            return _RIGHT
-        if role == ORDER_ROLE:
-            return e
-        if role == Qt.ItemDataRole.ToolTipRole and col is ActivityColumn.REASON:
-            return e.reason
-        return None
-
-    def entry_at(self, row: int) -> LedgerEntry | ActivityNote:
-        """The entry on ``row`` (0 is the newest)."""
-        return self._rows[row]
-
-    def add_note(self, text: str, at: float) -> None:
-        """Put a line of text on top (it is trimmed with the oldest entries like any row)."""
-        self.add_entries([ActivityNote(at, text)])
-
-    def add_entries(self, entries: Sequence[LedgerEntry | ActivityNote]) -> None:
-        """Put new entries on top (the last given ends up first) and trim the oldest."""
-        if not entries:
-            return
-        new = list(reversed(entries))[: self.limit]
-        self.beginInsertRows(QModelIndex(), 0, len(new) - 1)
-        self._rows[0:0] = new
-        self.endInsertRows()
-        if len(self._rows) > self.limit:
-            self.beginRemoveRows(QModelIndex(), self.limit, len(self._rows) - 1)
-            del self._rows[self.limit :]
-            self.endRemoveRows()

@@ -19,10 +19,10 @@ from app.core.orders import VenueKind
 from app.desk.keys import check_keys
 from app.instance import request
 from app.sim.server import SimThread
+from app.ui.activity import ActivityColumn, NoteNode
 from app.ui.dialogs import ConfirmCancelDialog
 from app.ui.instance_server import InstanceServer
 from app.ui.main_window import MainWindow
-from app.ui.models import ActivityColumn, ActivityNote
 from app.ui.sidebar import LIST_ONLY_COLOR
 from app.venues.nonces import NonceSource
 from app.venues.spot.rest import SpotRestVenue
@@ -76,9 +76,9 @@ async def test_the_previous_session_line_goes_on_top_of_activity(open_ui: OpenUi
         model = window.bridge.activity_model
         text = "from the previous session: 2 settled (2 cancelled), 1 still unknown"
         model.add_note(text, time.time())
-        assert isinstance(model.entry_at(0), ActivityNote)
-        assert model.data(model.index(0, ActivityColumn.REASON)) == text
-        assert model.data(model.index(0, ActivityColumn.STATE)) == ""
+        assert isinstance(model.latest(), NoteNode)
+        assert model.data(model.index(0, ActivityColumn.WHAT)) == text
+        assert model.data(model.index(0, ActivityColumn.OUTCOME)) == ""
         assert model.data(model.index(0, ActivityColumn.TIME))
 
 

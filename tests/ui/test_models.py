@@ -5,20 +5,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import QApplication
 
 from app.core.instruments import Instrument
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import Side, VenueKind
-from app.desk.coordinator import LedgerEntry
 from app.desk.instruments import InstrumentBook
 from app.desk.store import OrderStore
 from app.ui import theme
@@ -26,7 +24,6 @@ from app.ui.models import (
     LEAVING_ROLE,
     ORDER_ROLE,
     SORT_ROLE,
-    ActivityModel,
     Column,
     OrdersFilterProxy,
     OrdersTableModel,
@@ -278,25 +275,6 @@ def test_proxy_sorts_numbers_as_numbers(qapp: QApplication) -> None:
     model.insert_orders([make_order(4, price="50")])
     assert [str(proxy.order_at(r).price) for r in range(4)] == ["9.5", "25", "50", "100"]
     assert isinstance(proxy, QSortFilterProxyModel)
-
-
-def test_activity_model_newest_first_and_bounded(qapp: QApplication) -> None:
-    model = ActivityModel(limit=5)
-    rec = Recorder(model)
-    o = make_order(1)
-
-    def entry(state: CancelState, i: int) -> LedgerEntry:
-        return LedgerEntry("A1", dataclasses.replace(o, order_id=f"id{i}"), state, None, time.time(), 1.5)
-
-    model.add_entries([entry(CancelState.QUEUED, i) for i in range(3)])
-    model.add_entries([entry(CancelState.CANCELLED, i) for i in range(3, 7)])
-    assert model.rowCount() == 5
-    assert [model.entry_at(r).order.order_id for r in range(5)] == ["id6", "id5", "id4", "id3", "id2"]
-    assert model.data(model.index(0, 4)) == "cancelled"
-    assert model.data(model.index(0, 6)) == "1.5 ms"
-    assert rec.of("reset") == []
-    assert rec.of("removed") == [("removed", 5, 6)]
-    assert model.index(0, 0).parent() == QModelIndex()
 
 
 def churn(

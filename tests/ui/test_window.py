@@ -60,8 +60,14 @@ async def test_delete_cancels_the_one_selected_order_at_once(
         assert order.order_id not in sim_open_ids(sim, "spot")
         assert len(sim_open_ids(sim, "spot")) == SPOT_ORDERS - 1
         assert window.model.row_of(order.key) is None
-        latest = window.bridge.activity_model.entry_at(0)
-        assert (latest.order.order_id, latest.state) == (order.order_id, CancelState.CANCELLED)
+        action = window.bridge.activity_model.action(report.attempt)
+        assert action is not None and action is window.bridge.activity_model.latest()
+        assert action.title == "cancel 1 order"
+        node = action.orders[order.key]
+        assert (node.state, [s.word for s in node.children]) == (
+            CancelState.CANCELLED,
+            ["queued", "sent", "cancelled"],
+        )
         assert "cancel 1 order: cancelled 1" in window.last_message()
         assert "1 order in 1 request" in window.last_message()
 
