@@ -459,8 +459,12 @@ class ActivityModel(QAbstractItemModel):
         if isinstance(node, StepNode):
             return self._step_text(node, col)
         if isinstance(node, NoteNode):
+            # A labelled note ("back", "skipped") reads label first, its text in the wide Outcome
+            # column: "back" | … | "while away (76 s): 3 new, 31 gone, Kraken's switch fired at …".
             if col is ActivityColumn.WHAT:
-                return f"{node.label}: {node.text}" if node.label else node.text
+                return node.label or node.text
+            if col is ActivityColumn.OUTCOME and node.label:
+                return node.text
             if col is ActivityColumn.TIME:
                 return theme.fmt_time(node.at)
             if col is ActivityColumn.ACCOUNT and node.account:
@@ -543,7 +547,11 @@ class ActivityModel(QAbstractItemModel):
             if node.in_flight or (node.kind is Kind.KILL and node.kill is not None and node.kill.pending):
                 return theme.qcolor("in_flight")
             return theme.qcolor("good" if node.kind is not Kind.OUTSIDE else "filled")
-        if isinstance(node, NoteNode) and col is ActivityColumn.WHAT and node.problem:
+        if (
+            isinstance(node, NoteNode)
+            and col in (ActivityColumn.WHAT, ActivityColumn.OUTCOME)
+            and node.problem
+        ):
             return theme.qcolor("failed")
         return None
 

@@ -140,7 +140,9 @@ def test_outside_changes_share_a_row_per_account_and_notes_go_on_top(qapp: QAppl
     assert model.data(model.index(0, ActivityColumn.OUTCOME, model.index(3, 0))) == (
         "cancelled (dead_man_switch)"
     )
-    assert model.data(model.index(1, 0)) == "skipped: malformed order skipped"
+    assert model.data(model.index(1, 0)) == "skipped"
+    assert model.data(model.index(1, ActivityColumn.OUTCOME)) == "malformed order skipped"
+    assert model.data(model.index(2, ActivityColumn.OUTCOME)) == "while away (2 min): 3 new, 5 gone"
 
 
 def test_a_kill_switch_is_one_row_that_its_waves_join(qapp: QApplication) -> None:
