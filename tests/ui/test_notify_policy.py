@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from app.ui.notify_policy import (
@@ -86,7 +88,7 @@ def test_a_burst_never_waits_longer_than_max_wait() -> None:
         clock.advance(0.01)
     counts += [m.total for m in run_until_quiet(policy, clock)]
     assert told_at[0] == pytest.approx(1003.0, abs=0.011)  # the first after max_wait_s
-    gaps = [b - a for a, b in zip(told_at, told_at[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(told_at)]
     assert all(g >= 3.0 - 1e-9 for g in gaps)  # never closer than min_gap_s
     assert sum(counts) == 1000  # every fill in exactly one message
     assert len(counts) <= 5
@@ -123,7 +125,13 @@ def test_a_mixed_burst_is_titled_by_its_most_severe_kind() -> None:
     notices = [
         fill(1, "Main spot"),
         fill(2, "Futures"),
-        Notice(NoticeKind.CANCELLED_ELSEWHERE, "Futures", "sell 1 PF_XBTUSD at 90000", "PF_XBTUSD", "dead_man_switch"),
+        Notice(
+            NoticeKind.CANCELLED_ELSEWHERE,
+            "Futures",
+            "sell 1 PF_XBTUSD at 90000",
+            "PF_XBTUSD",
+            "dead_man_switch",
+        ),
         Notice(NoticeKind.PROBLEM, "", "Cancel 1,000 orders", detail="cancelled 995, rejected 5"),
     ]
     message = summarise(notices)
@@ -149,7 +157,15 @@ def test_a_summary_over_many_accounts_and_markets_stays_short() -> None:
 
 def test_a_single_outside_cancel_says_why() -> None:
     message = summarise(
-        [Notice(NoticeKind.CANCELLED_ELSEWHERE, "Main spot", "sell 2 ETH/USD at 3000", "ETH/USD", "User requested")]
+        [
+            Notice(
+                NoticeKind.CANCELLED_ELSEWHERE,
+                "Main spot",
+                "sell 2 ETH/USD at 3000",
+                "ETH/USD",
+                "User requested",
+            )
+        ]
     )
     assert message.title == "Order left outside the console"
     assert message.body == "sell 2 ETH/USD at 3000 — Main spot\nUser requested"
