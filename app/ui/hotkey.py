@@ -51,6 +51,9 @@ NAMED_KEYS = {
 }
 
 
+READY_WAIT_S = 5.0
+
+
 class HotkeyError(ValueError):
     """A key combination that cannot be a global hotkey (the text says why)."""
 
@@ -194,7 +197,7 @@ class GlobalHotkey(QObject):
         self._generation += 1
         listener, self._listener = self._listener, None
         if listener is not None:
-            listener.stop()
+            _stop(listener)
         self._set_status(OFF)
 
     # --- off the GUI thread -----------------------------------------------------------------------
@@ -207,9 +210,13 @@ class GlobalHotkey(QObject):
             if sys.platform.startswith("linux"):
                 _x11_preflight()
             listener = _make_listener(
-                keyboard, keys, lambda: self._pressed.emit(gen), lambda why: self._died.emit(gen, why)
+                keyboard,
+                keys,
+                lambda: self._emit(self._pressed, gen),
+                lambda why: self._emit(self._died, gen, why),
             )
             listener.start()
+            _wait_ready(listener)
         except Exception as e:  # anything the platform says: shown, never raised into Qt
             why = str(e).splitlines()[0] if str(e) else type(e).__name__
             log.warning("global hotkey %s not registered: %s", portable, why)
@@ -222,12 +229,19 @@ class GlobalHotkey(QObject):
             return
         self._registered.emit(gen, HotkeyStatus(True, f"registered: {portable}"), listener)
 
+    def _emit(self, signal: Any, *args: Any) -> None:
+        """Emit from the listener's thread; a console already gone (quitting) is not an error."""
+        try:
+            signal.emit(*args)
+        except RuntimeError:
+            log.debug("the hotkey's owner is gone; %s dropped", args)
+
     # --- back on the GUI thread ---------------------------------------------------------------------
 
     def _on_registered(self, gen: int, status: HotkeyStatus, listener: Any) -> None:
         if gen != self._generation:  # replaced or unregistered meanwhile
             if listener is not None:
-                listener.stop()
+                _stop(listener)
             return
         self._listener = listener
         if status.registered:
@@ -251,6 +265,33 @@ class GlobalHotkey(QObject):
             self.status_changed.emit(status)
 
 
+def _wait_ready(listener: Any, within_s: float = READY_WAIT_S) -> None:
+    """Wait until the listener hears keys (pynput's ``wait()``), at most ``within_s``.
+
+    ``wait()`` has no timeout and never returns for a listener whose thread died before it was
+    ready: it runs in a throwaway daemon thread, and a listener not ready in time is stopped.
+
+    Raises:
+        HotkeyError: the listener died or did not get ready in time.
+    """
+    waiter = threading.Thread(target=listener.wait, name="hotkey-ready", daemon=True)
+    waiter.start()
+    waiter.join(within_s)
+    if waiter.is_alive() or not listener.is_alive():
+        if listener.is_alive():  # (a dead one needs no stop; stopping it would wait for ever)
+            _stop(listener, 0.2)
+        raise HotkeyError("the key listener did not start")
+
+
+def _stop(listener: Any, wait_s: float = 1.0) -> None:
+    """Stop a listener and wait (briefly) for its thread, so it never outlives its display."""
+    try:
+        listener.stop()
+        listener.join(wait_s)
+    except Exception as e:  # pynput re-raises the thread's error at join: already reported
+        log.info("the hotkey's listener stopped with: %s", e)
+
+
 def _make_listener(
     keyboard: Any, keys: list[Any], pressed: Callable[[], None], died: Callable[[str], None]
 ) -> Any:
@@ -258,11 +299,18 @@ def _make_listener(
     hotkey = keyboard.HotKey(keys, pressed)
 
     class Listener(keyboard.Listener):  # type: ignore[misc]
+        stopping = False
+
         def run(self) -> None:
             try:
                 super().run()
             except Exception as e:  # the thread would die with a traceback nobody reads
-                died(str(e) or type(e).__name__)
+                if not self.stopping:  # stopped on purpose: whatever the display says, it is over
+                    died(str(e) or type(e).__name__)
+
+        def stop(self) -> None:
+            self.stopping = True
+            super().stop()
 
     listener: Any = None
 
