@@ -27,7 +27,7 @@ from app.ui.notify_policy import Message, Notice, NoticeKind, NoticePolicy
 log = logging.getLogger("app.ui.notify")
 
 BAD_STATES = (CancelState.FAILED, CancelState.REJECTED, CancelState.UNKNOWN)
-MESSAGE_MS = 8000  # how long a tray message stays up (the desktop may choose otherwise)
+MESSAGE_MS = 6000  # how long a tray message stays up (the desktop may choose otherwise)
 DEFAULT_HOTKEY = "Ctrl+Alt+Shift+K"
 
 

@@ -7,7 +7,8 @@
 # - a notice waits until the stream of notices pauses (``quiet_s``), but never longer than
 #   ``max_wait_s`` after the first one waiting: 200 fills in 2 s become one message;
 # - two messages are at least ``min_gap_s`` apart: a steady trickle becomes one summary every
-#   few seconds, never one pop-up per event;
+#   few seconds, never one pop-up per event; a cancel that ended in trouble does not wait for
+#   the gap (it still waits for the pause, so it comes with what else just happened);
 # - a kind the trader switched off is dropped at once (not counted later).
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 QUIET_S = 0.5
 MAX_WAIT_S = 3.0
-MIN_GAP_S = 3.0
+MIN_GAP_S = 5.0  # a steady trickle: one summary every 5 s, and the desktop gets a rest
 MAX_LINES = 6  # body lines of a summary; more are counted in a last line
 TOP_SYMBOLS = 3  # markets named per line of a summary
 
@@ -192,7 +193,8 @@ class NoticePolicy:
 
     Rules kept: a disabled kind is dropped at ``add``; a message is due when the notices pause
     for ``quiet_s`` or the first waiting one is ``max_wait_s`` old, and never sooner than
-    ``min_gap_s`` after the previous message; every notice added ends in exactly one message.
+    ``min_gap_s`` after the previous message unless a ``PROBLEM`` waits; every notice added
+    ends in exactly one message.
     """
 
     def __init__(
@@ -239,7 +241,8 @@ class NoticePolicy:
         if not self._pending or self._first_at is None or self._last_at is None:
             return None
         ready = min(self._last_at + self.quiet_s, self._first_at + self.max_wait_s)
-        if self._shown_at is not None:
+        urgent = any(n.kind is NoticeKind.PROBLEM for n in self._pending)
+        if self._shown_at is not None and not urgent:
             ready = max(ready, self._shown_at + self.min_gap_s)
         return ready
 

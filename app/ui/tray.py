@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from app.core.accounts import LinkState
 from app.desk.desk import AccountStatus
 from app.desk.killswitch import KillPhase, KillState
-from app.ui.notify_policy import Message, Severity
+from app.ui.notify_policy import Message, NoticeKind, Severity
 
 if TYPE_CHECKING:
     from app.ui.main_window import MainWindow
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("app.ui.tray")
 
 ICON_SIZES = (16, 22, 24, 32, 48, 64)
+MESSAGE_AFTER_MENU_MS = 6000
 
 
 class TrayState(enum.Enum):
@@ -148,6 +149,11 @@ class ConsoleTray(QObject):
         self.icon.setIcon(self._icons[self.state])
         menu = self.menu = QMenu(window)
         menu.setObjectName("tray_menu")
+        self.status_action = QAction("", menu)  # the state in words, at the top (not a command)
+        self.status_action.setObjectName("tray_status")
+        self.status_action.setEnabled(False)
+        menu.addAction(self.status_action)
+        menu.addSeparator()
         self.show_action = QAction("Hide window", menu)
         self.show_action.setObjectName("tray_show")
         self.show_action.triggered.connect(self.toggle_window)
@@ -173,6 +179,8 @@ class ConsoleTray(QObject):
         self.quit_action.triggered.connect(self.quit)
         menu.addAction(self.quit_action)
         menu.aboutToShow.connect(self._menu_showing)
+        menu.aboutToHide.connect(self._menu_hidden)
+        self._held: list[Message] = []  # messages that came while the menu was open
         self.icon.setContextMenu(menu)
         self.icon.activated.connect(self._activated)
         b = window.bridge
@@ -220,6 +228,7 @@ class ConsoleTray(QObject):
         tip = tray_tooltip(statuses, kill, desk.deadman.armed, self._window.mode)
         if self.icon.toolTip() != tip:
             self.icon.setToolTip(tip)
+            self.status_action.setText(tip.splitlines()[1])
         armed = self._window.commands.deadman.isChecked()
         if self.deadman_action.isChecked() != armed:
             self.deadman_action.blockSignals(True)
@@ -235,6 +244,11 @@ class ConsoleTray(QObject):
     def _menu_showing(self) -> None:
         self.show_action.setText("Hide window" if self._window.isVisible() else "Show window")
         self.refresh()
+
+    def _menu_hidden(self) -> None:
+        held, self._held = self._held, []
+        if held:
+            self._show_now(merge(held), MESSAGE_AFTER_MENU_MS)
 
     # --- commands -------------------------------------------------------------------------------
 
@@ -285,5 +299,24 @@ class ConsoleTray(QObject):
         """A desktop notification from the icon; False (nothing shown) without a tray."""
         if not (self.available and self.icon.isVisible()):
             return False
-        self.icon.showMessage(message.title, message.body, _ICONS[message.severity], ms)
+        if self.menu.isVisible():  # a balloon would cover the menu the trader is reading
+            self._held.append(message)
+            return True
+        self._show_now(message, ms)
         return True
+
+    def _show_now(self, message: Message, ms: int) -> None:
+        self.icon.showMessage(message.title, message.body, _ICONS[message.severity], ms)
+
+
+def merge(messages: list[Message]) -> Message:
+    """One message for several held back: the most severe one's title, every body."""
+    if len(messages) == 1:
+        return messages[0]
+    top = max(messages, key=lambda m: m.severity)
+    counts: dict[NoticeKind, int] = {}
+    for m in messages:
+        for kind, n in m.counts.items():
+            counts[kind] = counts.get(kind, 0) + n
+    body = "\n".join(f"{m.title}: {m.body}" if m is not top else m.body for m in messages)
+    return Message(top.title, body, top.severity, counts)

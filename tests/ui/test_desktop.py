@@ -318,7 +318,15 @@ async def test_the_tray_menus_kill_switch_asks_then_cancels_everything(
         tray.state_changed.connect(states.append)
         window.hide()  # in a corner behind the charts: the tray brings it back
         menu_names = [a.objectName() for a in tray.menu.actions() if not a.isSeparator()]
-        assert menu_names == ["tray_show", "tray_kill_switch", "tray_deadman", "tray_settings", "tray_quit"]
+        assert menu_names == [
+            "tray_status",
+            "tray_show",
+            "tray_kill_switch",
+            "tray_deadman",
+            "tray_settings",
+            "tray_quit",
+        ]
+        assert tray.status_action.text() == "All 2 accounts live" and not tray.status_action.isEnabled()
         tray.kill_action.trigger()
         dialog = window.flow.dialog
         assert isinstance(dialog, ConfirmCancelDialog)

@@ -110,6 +110,19 @@ def test_messages_keep_their_minimum_gap() -> None:
     assert message is not None and message.title == "Order filled"
 
 
+def test_a_cancel_in_trouble_does_not_wait_for_the_gap() -> None:
+    clock = FakeClock()
+    policy = NoticePolicy(clock, quiet_s=0.5, min_gap_s=5.0)
+    policy.add(fill(1))
+    clock.advance(0.5)
+    assert policy.take() is not None
+    policy.add(fill(2))
+    policy.add(Notice(NoticeKind.PROBLEM, "", "Cancel 5 orders", detail="rejected 5"))
+    clock.advance(0.5)  # the pause, not the 5 s gap
+    message = policy.take()
+    assert message is not None and message.severity is Severity.CRITICAL and message.total == 2
+
+
 def test_a_kind_switched_off_is_dropped_not_told_later() -> None:
     clock = FakeClock()
     policy = NoticePolicy(clock, enabled={NoticeKind.PARTIALLY_FILLED: False})
