@@ -131,6 +131,27 @@ def _places(names: Iterable[str]) -> str:
     return f" on {len(unique)} accounts"
 
 
+def counts_title(counts: Mapping[NoticeKind, int], places: str = "") -> str:
+    """``200 orders filled on Main spot`` / ``1 cancel needs attention; 2 orders filled``.
+
+    Args:
+        counts: notices per kind.
+        places: `` on <accounts>``, added when only one kind (not a problem) is counted.
+    """
+    parts: list[str] = []
+    for kind in SEVERITY_ORDER:
+        k = counts.get(kind, 0)
+        if not k:
+            continue
+        if kind is NoticeKind.PROBLEM:
+            parts.append(f"{k} cancel{'s' if k != 1 else ''} need{'s' if k == 1 else ''} attention")
+        else:
+            parts.append(f"{_orders(k)} {_VERB[kind]}")
+    if len(parts) == 1 and not counts.get(NoticeKind.PROBLEM):
+        parts[0] += places
+    return "; ".join(parts)
+
+
 def summarise(notices: list[Notice]) -> Message:
     """One message for ``notices`` (at least one): the notice itself, or a summary.
 
@@ -148,19 +169,9 @@ def summarise(notices: list[Notice]) -> Message:
         if n.detail:
             body += f"\n{n.detail}"
         return Message(_SINGLE_TITLE[n.kind], body, severity, dict(counts))
-    title_parts: list[str] = []
-    for kind in SEVERITY_ORDER:
-        k = counts[kind]
-        if not k:
-            continue
-        if kind is NoticeKind.PROBLEM:
-            title_parts.append(f"{k} cancel{'s' if k != 1 else ''} need{'s' if k == 1 else ''} attention")
-        else:
-            title_parts.append(f"{_orders(k)} {_VERB[kind]}")
     kinds_present = [k for k in SEVERITY_ORDER if counts[k]]
-    if len(kinds_present) == 1 and top is not NoticeKind.PROBLEM:
-        title_parts[0] += _places(n.where for n in notices)
-    title = "; ".join(title_parts)
+    places = _places(n.where for n in notices) if len(kinds_present) == 1 else ""
+    title = counts_title(counts, places)
     lines: list[str] = []
     for kind in kinds_present:
         of_kind = [n for n in notices if n.kind is kind]

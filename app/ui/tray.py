@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from app.core.accounts import LinkState
 from app.desk.desk import AccountStatus
 from app.desk.killswitch import KillPhase, KillState
-from app.ui.notify_policy import Message, NoticeKind, Severity
+from app.ui.notify_policy import MAX_LINES, Message, NoticeKind, Severity, counts_title
 
 if TYPE_CHECKING:
     from app.ui.main_window import MainWindow
@@ -310,13 +310,15 @@ class ConsoleTray(QObject):
 
 
 def merge(messages: list[Message]) -> Message:
-    """One message for several held back: the most severe one's title, every body."""
+    """One message for several held back: a title for all of them, their lines (at most ``MAX_LINES``)."""
     if len(messages) == 1:
         return messages[0]
-    top = max(messages, key=lambda m: m.severity)
     counts: dict[NoticeKind, int] = {}
     for m in messages:
         for kind, n in m.counts.items():
             counts[kind] = counts.get(kind, 0) + n
-    body = "\n".join(f"{m.title}: {m.body}" if m is not top else m.body for m in messages)
-    return Message(top.title, body, top.severity, counts)
+    lines = [line for m in messages for line in m.body.splitlines()]
+    if len(lines) > MAX_LINES:
+        lines = [*lines[: MAX_LINES - 1], f"…and {len(lines) - (MAX_LINES - 1)} more"]
+    severity = max(m.severity for m in messages)
+    return Message(counts_title(counts), "\n".join(lines), severity, counts)

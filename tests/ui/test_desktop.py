@@ -33,8 +33,8 @@ from app.ui.layout import LayoutStore
 from app.ui.main_window import MainWindow
 from app.ui.models import FLASH_ROLE, OrdersTableModel
 from app.ui.notify import DesktopSettings, notice_of_change
-from app.ui.notify_policy import Message, NoticeKind, Severity
-from app.ui.tray import TrayState, tray_state, tray_tooltip
+from app.ui.notify_policy import Message, Notice, NoticeKind, Severity, summarise
+from app.ui.tray import TrayState, merge, tray_state, tray_tooltip
 from app.venues.nonces import NonceSource
 from app.venues.registry import build_venue
 from tests.ui.helpers import SPOT2_ORDERS, SPOT_ORDERS, SPOT_SYMBOLS, make_order, sim_open_ids, wait_until
@@ -98,6 +98,24 @@ def test_the_tray_says_the_worst_state_first() -> None:
         "Dead man's switch: armed",
     ]
     assert "KILL SWITCH running" in tray_tooltip([live], running, False, "demo")
+
+
+def test_messages_held_while_the_menu_is_open_are_told_as_one() -> None:
+    a = summarise([Notice(NoticeKind.FILLED, "Main spot", "buy 1 XBT/USD at 1", "XBT/USD")])
+    b = summarise(
+        [
+            Notice(NoticeKind.PARTIALLY_FILLED, "Futures", "sell 1 of 2 PF_XBTUSD at 9", "PF_XBTUSD"),
+            Notice(NoticeKind.PROBLEM, "", "Cancel 5 orders", detail="rejected 5"),
+        ]
+    )
+    m = merge([a, b])
+    assert m.title == "1 cancel needs attention; 1 order filled; 1 order partly filled"
+    assert m.severity is Severity.CRITICAL and m.total == 3
+    assert m.body.splitlines() == [
+        "buy 1 XBT/USD at 1 — Main spot",
+        "Cancel 5 orders: rejected 5",
+        "Partly filled: 1 on Futures (PF_XBTUSD 1)",
+    ]
 
 
 # --- hotkey words ------------------------------------------------------------------------------------
