@@ -69,7 +69,7 @@ class Palette:
     demo_bg: str
     demo_text: str
     mid: str = "#a7b0bc"  # lines: the pinned columns' edge, frames (not text)
-    flash: str = "#ffeaa0"  # a row's background for a moment after a fill or a failed cancel
+    flash: str = "#e4dcff"  # a row flashing after a fill or a failed cancel (lavender: yellow is the demo's)
 
 
 LIGHT = Palette(
@@ -133,7 +133,7 @@ DARK = Palette(
     demo_bg="#ffd43b",
     demo_text="#1a1300",
     mid="#5a636f",
-    flash="#4d3f0a",
+    flash="#362c5c",
 )
 
 PALETTES = {p.name: p for p in (LIGHT, DARK)}
