@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QGuiApplication
 
 log = logging.getLogger("app.ui.hotkey")
 
@@ -160,10 +161,11 @@ class GlobalHotkey(QObject):
         self,
         parent: QObject | None = None,
         *,
-        block: Callable[[], str | None] = platform_block,
+        block: Callable[[], str | None] | None = None,
     ) -> None:
         super().__init__(parent)
-        self._block = block
+        # Qt's platform name too: a Wayland session may leave XDG_SESSION_TYPE unset.
+        self._block = block or (lambda: platform_block(qt_platform=QGuiApplication.platformName()))
         self._generation = 0
         self._listener: Any = None
         self.combination = ""

@@ -160,6 +160,19 @@ def test_wayland_and_no_display_block_the_hotkey() -> None:
     assert platform_block({}, "win32") is None
 
 
+def test_a_hotkey_that_cannot_be_registered_says_why(qapp: QApplication) -> None:
+    hotkey = GlobalHotkey(block=lambda: None)
+    seen: list[str] = []
+    hotkey.status_changed.connect(lambda st: seen.append(st.text))
+    hotkey.register("K")
+    assert hotkey.status.text.startswith("not registered: K alone would fire while typing elsewhere")
+    blocked = GlobalHotkey(block=lambda: "no X display")
+    blocked.register("Ctrl+Alt+Shift+K")
+    assert blocked.status.text == "not registered: no X display"
+    hotkey.unregister()
+    assert hotkey.status.text == "off" and seen[-1] == "off"
+
+
 async def test_the_settings_say_the_hotkey_is_not_registered_under_wayland(qapp: QApplication) -> None:
     hotkey = GlobalHotkey(block=lambda: "Wayland")
     settings = replace(DesktopSettings(), hotkey_enabled=True)
