@@ -126,16 +126,24 @@ def platform_block(
     return None
 
 
-def _x11_preflight() -> None:
-    """Open the X display and check it has RECORD (what pynput listens with)."""
+def _x11_preflight() -> Callable[[], None]:
+    """Open the X display and check it has RECORD (what pynput listens with).
+
+    Returns:
+        What closes the display: call it once the listener is ready. (Closing it first could
+        leave the server with no client, and an X server with none resets, dropping the
+        listener's connections as they open: seen with a bare Xvfb.)
+
+    Raises:
+        HotkeyError: no RECORD extension.
+    """
     import Xlib.display  # python-xlib, pynput's own dependency on Linux
 
     display = Xlib.display.Display()
-    try:
-        if not display.has_extension("RECORD"):
-            raise HotkeyError("the X server has no RECORD extension")
-    finally:
+    if not display.has_extension("RECORD"):
         display.close()
+        raise HotkeyError("the X server has no RECORD extension")
+    return display.close  # type: ignore[no-any-return]
 
 
 class GlobalHotkey(QObject):
@@ -209,16 +217,18 @@ class GlobalHotkey(QObject):
             from pynput import keyboard
 
             keys = keyboard.HotKey.parse(combo)
-            if sys.platform.startswith("linux"):
-                _x11_preflight()
-            listener = _make_listener(
-                keyboard,
-                keys,
-                lambda: self._emit(self._pressed, gen),
-                lambda why: self._emit(self._died, gen, why),
-            )
-            listener.start()
-            _wait_ready(listener)
+            close_display = _x11_preflight() if sys.platform.startswith("linux") else lambda: None
+            try:
+                listener = _make_listener(
+                    keyboard,
+                    keys,
+                    lambda: self._emit(self._pressed, gen),
+                    lambda why: self._emit(self._died, gen, why),
+                )
+                listener.start()
+                _wait_ready(listener)
+            finally:
+                close_display()
         except Exception as e:  # anything the platform says: shown, never raised into Qt
             why = str(e).splitlines()[0] if str(e) else type(e).__name__
             log.warning("global hotkey %s not registered: %s", portable, why)

@@ -42,6 +42,8 @@ def display(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         pytest.skip(f"needs {missing} (apt: xvfb xdotool x11-utils)")
     r, w = os.pipe()
     xvfb = subprocess.Popen(
+        # No -noreset: the hotkey is the display's only client here (the console's widgets are
+        # offscreen), so registering must not let the server reset under it (it did, once).
         ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
         pass_fds=(w,),
         stderr=subprocess.DEVNULL,
