@@ -5,9 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian/Ubuntu packages (shared/ENV.md): Qt offscreen + xcb, Xvfb/xdotool for the window test,
-# gnome-keyring + dbus for the real keychain, binutils for PyInstaller.
-APT_PKGS="python3 python3-venv ca-certificates binutils libglib2.0-0 libegl1 libgl1 libdbus-1-3
-  libfontconfig1 libxkbcommon0 xvfb xauth xdotool libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
+# x11-utils (xmessage: "another application" in the global hotkey's test), gnome-keyring + dbus for
+# the real keychain, binutils for PyInstaller; gcc, libc6-dev, linux-libc-dev and python3-dev build
+# evdev (pynput's Linux dependency, published as source only).
+APT_PKGS="python3 python3-venv python3-dev ca-certificates binutils gcc libc6-dev linux-libc-dev
+  libglib2.0-0 libegl1 libgl1 libdbus-1-3
+  libfontconfig1 libxkbcommon0 xvfb xauth xdotool x11-utils libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
   libxcb-image0 libxcb-render-util0 libxcb-shape0 libxkbcommon-x11-0 gnome-keyring dbus fonts-dejavu-core"
 
 missing=()

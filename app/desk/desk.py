@@ -339,10 +339,53 @@ class Desk:
                 backoff = min(backoff * 2, 30.0)
             else:
                 backoff = self.poll_interval_s
+                before = None if account_id in self._away else self._rows_of(account_id)
                 self._apply_listing(account_id, orders, live=True)
+                if before is not None:
+                    self._changed_between_polls(account_id, before, orders)
                 self._link(account_id, LinkState.POLLING, f"polled every {self.poll_interval_s:g} s")
             wake.clear()
             await self._poll_wait(wake, backoff)
+
+    def _rows_of(self, account_id: str) -> dict[OrderKey, Order]:
+        return {o.key: o for o in self.store.orders(account_id)}
+
+    def _changed_between_polls(
+        self, account_id: str, before: dict[OrderKey, Order], orders: Sequence[Order]
+    ) -> None:
+        """Say what changed between two listings of a polled account that the console did not do.
+
+        A listing shows a partial fill (``filled`` grew) but cannot say why an order left: those
+        are asked of the venue (``confirm``), as after an outage, never guessed.
+        """
+        fresh: set[OrderKey] = set()
+        for order in orders:
+            fresh.add(order.key)
+            old = before.get(order.key)
+            if old is not None and order.filled > old.filled:
+                self.outside_change.emit(OutsideChange(account_id, order, "partially filled"))
+        gone = [o for k, o in before.items() if k not in fresh and not self._settled_by_us(k)]
+        if gone:
+            task = asyncio.ensure_future(self._explain_gone(account_id, gone))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _explain_gone(self, account_id: str, gone: Sequence[Order]) -> None:
+        """Ask the venue why orders left a polled account, and say so (``gone`` when not known)."""
+        venue = self.venues.get(account_id)
+        outcomes: dict[str, Outcome] = {}
+        if venue is not None:
+            try:
+                outcomes = await venue.confirm(gone)
+            except Exception as e:  # a failed look-up leaves "not known why", never a guess
+                log.info("why orders left %s: %s", account_id, e)
+        self._removed_outside(
+            [
+                (o, outcomes.get(o.order_id) or Outcome(CancelState.UNKNOWN))
+                for o in gone
+                if not self._settled_by_us(o.key)  # a cancel of ours may have begun meanwhile
+            ]
+        )
 
     def _went_away(self, account_id: str) -> None:
         """Note when an account stopped being current, and the rows it showed then."""

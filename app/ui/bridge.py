@@ -39,6 +39,8 @@ class DeskBridge(QObject):
         busy_changed(int): how many tasks the bridge is running.
         kill_changed(object): the running kill switch's ``KillState`` (each wave, pending, end).
         cancel_progress(object): an ``ActionProgress``: a cancel moved on (done, waiting, ETA).
+        outside_changed(object): an ``OutsideChange``: an order filled, partly filled or left the
+            book by something other than the console.
 
     Rules kept:
     - every coroutine runs as a named task held in a set until it ends (no task is garbage
@@ -59,6 +61,7 @@ class DeskBridge(QObject):
     busy_changed = Signal(int)
     kill_changed = Signal(object)
     cancel_progress = Signal(object)
+    outside_changed = Signal(object)
 
     def __init__(self, desk: Desk, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -81,6 +84,7 @@ class DeskBridge(QObject):
             desk.account_changed.connect(self._on_account_changed),
             desk.account_removed.connect(self._on_account_removed),
             desk.deadman.changed.connect(self.deadman_changed.emit),
+            desk.outside_change.connect(self.outside_changed.emit),
         ]
         self._names: dict[str, str] = {aid: st.name for aid, st in desk.status.items()}
         self._shown: dict[str, AccountStatus] = dict(desk.status)

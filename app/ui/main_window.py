@@ -45,6 +45,7 @@ from app.ui.about import HelpActions
 from app.ui.actions import SHORTCUTS, CancelFlow, WindowActions
 from app.ui.activity import ActivityPanel
 from app.ui.bridge import DeskBridge
+from app.ui.desktop import DesktopIntegration
 from app.ui.dialogs import AccountsDialog, AccountsStore, ShortcutsDialog
 from app.ui.frozen_table import FrozenColumnsTable
 from app.ui.gc_guard import MainThreadCollector
@@ -184,7 +185,8 @@ class MainWindow(QMainWindow):
     Parts, for whoever extends it: ``sidebar`` (accounts), ``filter_edit`` / ``count_label`` /
     ``held_label`` (the bar above the table), ``stack`` holding ``table`` (orders, key columns
     pinned) and ``groups_view`` (by symbol), ``activity_dock``, the status bar's
-    ``last_action`` / ``busy_label`` / ``deadman_label`` / ``exchange_label``, ``mode_strip``.
+    ``last_action`` / ``busy_label`` / ``deadman_label`` / ``exchange_label``, ``mode_strip``,
+    ``desktop`` (tray icon, notifications, global hotkey: ``app.ui.desktop``).
     """
 
     closed = Signal()
@@ -243,6 +245,8 @@ class MainWindow(QMainWindow):
         self._update_deadman()
         self.resize(1280, 760)
         self.restore_layout()
+        # Tray icon, notifications, global hotkey: after the menus and the layout store are ready.
+        self.desktop = DesktopIntegration(self)
         self.table.setFocus()
 
     # --- construction ---------------------------------------------------------------------------
@@ -437,7 +441,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         c = self.commands
         bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
+        file_menu = self.file_menu = bar.addMenu("&File")
         file_menu.addAction(c.accounts)
         file_menu.addSeparator()
         file_menu.addAction(c.quit)

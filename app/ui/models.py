@@ -17,6 +17,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QFont
@@ -44,6 +45,10 @@ ORDER_ROLE = Qt.ItemDataRole.UserRole + 2
 """The ``Order`` behind a row."""
 LEAVING_ROLE = Qt.ItemDataRole.UserRole + 3
 """True on a row whose order left the book while updates are held (shown dimmed, then removed)."""
+FLASH_ROLE = Qt.ItemDataRole.UserRole + 4
+"""True on a row flashing (a fill, a cancel elsewhere or a failed cancel just happened to it)."""
+FLASH_S = 1.5  # how long a flashed row stays highlighted
+FLASH_MAX = 500  # rows highlighted at once at most: a 10,000-order burst flashes a sample, cheaply
 
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
@@ -132,8 +137,20 @@ _ALIGN = int(Qt.ItemDataRole.TextAlignmentRole.value)
 _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
 _FONT = int(Qt.ItemDataRole.FontRole.value)
+_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole.value)
 _ROLES_ANSWERED = frozenset(
-    {_DISPLAY, _ALIGN, _FOREGROUND, _TOOLTIP, _FONT, int(SORT_ROLE), int(ORDER_ROLE), int(LEAVING_ROLE)}
+    {
+        _DISPLAY,
+        _ALIGN,
+        _FOREGROUND,
+        _TOOLTIP,
+        _FONT,
+        _BACKGROUND,
+        int(SORT_ROLE),
+        int(ORDER_ROLE),
+        int(LEAVING_ROLE),
+        int(FLASH_ROLE),
+    }
 )
 _NO_USERREF = -(2**40)  # sorts rows without a userref first, below every int32
 _BULK = 64  # more rows than this at once: append/update then re-sort in one layout change
@@ -201,7 +218,9 @@ class OrdersTableModel(QAbstractTableModel):
     - while held (``set_held``: the pointer is over the table), rows stay put: new orders and
       re-sorts wait, removed orders are dimmed (``LEAVING_ROLE``) and leave at ``release_held``;
       changed values still show at once, in place;
-    - ``SORT_ROLE`` gives the raw sort key (float/int/str); ``ORDER_ROLE`` gives the Order.
+    - ``SORT_ROLE`` gives the raw sort key (float/int/str); ``ORDER_ROLE`` gives the Order;
+    - ``flash`` highlights rows for ``FLASH_S`` (background; ``FLASH_ROLE``): one dict lookup per
+      painted cell while something flashes, nothing otherwise; at most ``FLASH_MAX`` rows.
     """
 
     held_changed = Signal(int)
@@ -248,6 +267,10 @@ class OrdersTableModel(QAbstractTableModel):
         self._held_moves: set[OrderKey] = set()
         self._leaving: set[OrderKey] = set()
         self._leaving_font: QFont | None = None
+        self._flash: dict[OrderKey, float] = {}  # key -> when its highlight ends (clock time)
+        self._flash_timer = QTimer(self)
+        self._flash_timer.setSingleShot(True)
+        self._flash_timer.timeout.connect(self._unflash)
 
     # --- Qt API -----------------------------------------------------------------------------
 
@@ -281,6 +304,8 @@ class OrdersTableModel(QAbstractTableModel):
             return None  # also an invalid index (-1, -1)
         if role == _ALIGN:
             return _RIGHT if col in _NUMERIC_COLS else _LEFT
+        if role == _BACKGROUND:
+            return theme.qcolor("flash") if self._flash and self._keys[row] in self._flash else None
         order = self._rows[row]
         if role == _DISPLAY:
             if col == _AGE:
@@ -316,6 +341,8 @@ class OrdersTableModel(QAbstractTableModel):
             return order
         if role == LEAVING_ROLE:
             return bool(self._leaving) and order.key in self._leaving
+        if role == FLASH_ROLE:
+            return bool(self._flash) and order.key in self._flash
         if role == _TOOLTIP:
             tip = self._tooltip(order, _COLUMNS[col])
             stale = self._stale.get(order.account_id) if self._stale else None
@@ -341,6 +368,49 @@ class OrdersTableModel(QAbstractTableModel):
         if self._rows:
             last = self.index(len(self._rows) - 1, _NCOLS - 1)
             self.dataChanged.emit(self.index(0, 0), last, [Qt.ItemDataRole.ForegroundRole])
+
+    def flash(self, keys: Iterable[OrderKey], seconds: float = FLASH_S) -> int:
+        """Highlight the rows of ``keys`` for ``seconds`` (keys without a row are skipped).
+
+        Returns:
+            How many rows started (or went on) flashing.
+        """
+        until = self._clock() + seconds
+        rows: list[int] = []
+        for key in keys:
+            if len(self._flash) >= FLASH_MAX and key not in self._flash:
+                break
+            row = self._row(key)
+            if row is None:
+                continue
+            self._flash[key] = until
+            rows.append(row)
+        self._flash_changed(rows)
+        if rows:
+            self._arm_flash_timer()
+        return len(rows)
+
+    def flashing(self) -> set[OrderKey]:
+        """The keys highlighted now."""
+        return set(self._flash)
+
+    def _arm_flash_timer(self) -> None:
+        if self._flash:
+            wait_ms = max(0, math.ceil((min(self._flash.values()) - self._clock()) * 1000))
+            self._flash_timer.start(wait_ms)
+
+    def _unflash(self) -> None:
+        now = self._clock()
+        ended = [k for k, until in self._flash.items() if until <= now]
+        for k in ended:
+            del self._flash[k]
+        self._flash_changed([r for k in ended if (r := self._row(k)) is not None])
+        self._arm_flash_timer()
+
+    def _flash_changed(self, rows: list[int]) -> None:
+        roles = [Qt.ItemDataRole.BackgroundRole]
+        for first, last in contiguous_runs(rows):
+            self.dataChanged.emit(self.index(first, 0), self.index(last, _NCOLS - 1), roles)
 
     def stale_accounts(self) -> dict[str, tuple[float | None, str]]:
         """Accounts whose rows are shown stale: when they were last current, and why."""
@@ -858,6 +928,8 @@ class OrdersTableModel(QAbstractTableModel):
             for k in self._keys[first : last + 1]:
                 del self._index[k]
                 self._cache.pop(k, None)
+                if self._flash:
+                    self._flash.pop(k, None)
             del self._rows[first : last + 1]
             del self._keys[first : last + 1]
             del self._tags[first : last + 1]

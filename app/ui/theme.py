@@ -69,6 +69,7 @@ class Palette:
     demo_bg: str
     demo_text: str
     mid: str = "#a7b0bc"  # lines: the pinned columns' edge, frames (not text)
+    flash: str = "#e4dcff"  # a row flashing after a fill or a failed cancel (lavender: yellow is the demo's)
 
 
 LIGHT = Palette(
@@ -132,6 +133,7 @@ DARK = Palette(
     demo_bg="#ffd43b",
     demo_text="#1a1300",
     mid="#5a636f",
+    flash="#362c5c",
 )
 
 PALETTES = {p.name: p for p in (LIGHT, DARK)}
@@ -139,7 +141,7 @@ PALETTES = {p.name: p for p in (LIGHT, DARK)}
 _ROW_BACKGROUNDS = ("base", "alt_base")
 _ROW_TEXTS = ("text", "dim", "link", "buy", "sell", "in_flight", "filled", "failed", "unknown", "good")
 TEXT_PAIRS: tuple[tuple[str, str], ...] = (
-    *((fg, bg) for fg in _ROW_TEXTS for bg in (*_ROW_BACKGROUNDS, "window")),
+    *((fg, bg) for fg in _ROW_TEXTS for bg in (*_ROW_BACKGROUNDS, "window", "flash")),
     ("window_text", "window"),
     ("button_text", "button"),
     ("highlighted_text", "highlight"),

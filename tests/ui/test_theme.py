@@ -22,7 +22,7 @@ def test_every_text_background_pair_reaches_aa(palette: theme.Palette, pair: tup
 
 def test_the_pairs_cover_every_text_colour() -> None:
     backgrounds = {"window", "base", "alt_base", "button", "highlight", "tooltip", "banner_bg", "demo_bg"}
-    backgrounds |= {"kill_bg", "kill_hover"}
+    backgrounds |= {"kill_bg", "kill_hover", "flash"}
     texts = set(theme.palette_names()) - backgrounds
     assert texts <= {fg for fg, _bg in theme.TEXT_PAIRS}
 
