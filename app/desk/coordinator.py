@@ -92,6 +92,7 @@ class CancelReport:
     venue_times: list[tuple[str | None, str | None]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     rate_waits: int = 0  # times a request of this action waited for a rate limit
+    rate_refusals: int = 0  # times Kraken answered a request of this action with a rate limit
     unlisted_cancelled: int = 0  # cancel-all counted more than the orders the console knew of
 
     def summary(self) -> str:
@@ -456,6 +457,7 @@ class CancelCoordinator:
                 break
             except RateLimited as e:
                 # Kraken refused it for a rate limit: nothing was applied. Wait, then send again.
+                report.rate_refusals += 1
                 if tries + 1 >= self._max_retries:
                     report.errors.append(str(e))
                     why = f"rate limited {tries + 1} times: {e.venue_error or e}"
