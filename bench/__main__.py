@@ -17,8 +17,8 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from bench.common import ROOT, Figure, machine
-from bench.report import render_markdown, render_table
+from bench.common import ROOT, Figure, load_average, machine
+from bench.report import render_compare, render_markdown, render_table
 
 SECTIONS = ("keypress", "killswitch", "live", "startup", "peer", "limits")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--live-seconds", type=float, help="live table stream length (default 30; --quick 5)")
     p.add_argument("--out", type=Path, default=RESULTS, help="where to write the results (markdown)")
     p.add_argument("--no-write", action="store_true", help="print only; do not write the results file")
+    p.add_argument(
+        "--compare", type=Path, metavar="OLD.md", help="print old -> new deltas against a RESULTS.md"
+    )
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # one Qt section, JSON out
     return p
 
@@ -67,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     failures: list[str] = []
     notes: list[str] = []
     started = time.monotonic()
+    load_start = load_average()
+    old_text = args.compare.read_text() if args.compare else None  # read now: --out may overwrite it
 
     from bench.appside import run_on_qasync
 
@@ -115,13 +120,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(json.dumps(payload) + "\n")
         return 1 if failures else 0
     info = machine()
+    info["load at start"] = load_start
+    info["load at end"] = load_average()
     info["bench wall time"] = f"{time.monotonic() - started:.0f} s"
     info["mode"] = "quick" if args.quick else "full"
     print(render_table(figures))
+    print("machine: " + "; ".join(f"{k}: {v}" for k, v in info.items()))
+    compared = ""
+    if old_text is not None and args.compare is not None:
+        compared = render_compare(figures, old_text, str(args.compare))
+        print(compared)
     for f in failures:
         print(f"FAILED {f}")
     if not args.no_write:
-        args.out.write_text(render_markdown(figures, info, notes, failures, sections))
+        args.out.write_text(render_markdown(figures, info, notes, failures, sections, compared))
         print(f"wrote {args.out}")
     return 1 if failures else 0
 

@@ -41,6 +41,10 @@ class Figure:
     def p99(self) -> float | None:
         return percentile(self.samples, 99)
 
+    @property
+    def max(self) -> float | None:
+        return max(self.samples) if self.samples else None
+
 
 def percentile(samples: Sequence[float], pct: float) -> float | None:
     """Nearest-rank percentile (p99 of 20 samples is the largest one); None when empty."""
@@ -110,10 +114,14 @@ class Control:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def add_orders(self, account: str, n: int, symbol: str | None = None) -> list[str]:
+    async def add_orders(
+        self, account: str, n: int, symbol: str | None = None, age_s: float | None = None
+    ) -> list[str]:
         body: dict[str, Any] = {"account": account, "n": n}
         if symbol:
             body["symbol"] = symbol
+        if age_s is not None:
+            body["age_s"] = age_s
         r = await self.client.post("/_sim/orders", json=body)
         r.raise_for_status()
         return list(r.json()["order_ids"])
@@ -154,8 +162,17 @@ async def wait_for(predicate: Callable[[], Any], within: float, what: str, poll_
         await asyncio.sleep(poll_s)
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages and the process count (how busy the machine was)."""
+    try:
+        parts = Path("/proc/loadavg").read_text().split()
+    except OSError:
+        return "unknown"
+    return f"{parts[0]} / {parts[1]} / {parts[2]} (1/5/15 min), runnable/total tasks {parts[3]}"
+
+
 def machine() -> dict[str, str]:
-    """CPU model, cores, RAM, Python, Qt and library versions, and the date."""
+    """CPU model, cores, RAM, Python, Qt and library versions, the date and the load."""
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

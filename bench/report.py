@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bench.common import Figure
 
@@ -11,8 +12,10 @@ METHOD = """\
 
 - The simulator (`python -m app.sim`) always runs as a separate process on 127.0.0.1; the app side
   (desk, and for 1-3 the real window, offscreen Qt on the qasync loop) runs in the bench process.
-- Every figure is the median and p99 (nearest rank: with 20 samples p99 is the worst) over repeated
-  runs. Figures are printed, never asserted.
+- Every figure is n, the median, p99 (nearest rank: with 20 samples p99 is the worst) and the max
+  over repeated runs. Figures are printed, never asserted. The machine's load average is written at
+  the start and the end of the run: on a shared 2-core machine the figures move with it.
+  `python -m bench --compare OLD.md` prints old -> new for every figure in both runs.
 - **1. Key press to wire**: for each cancel transport a fresh desk + window holding one account
   with 10,000 orders listed (plus the fresh ones). Each run adds 1/10/100 fresh orders through
   `POST /_sim/orders`, waits until they are listed, selects their rows, takes `time.monotonic_ns()`
@@ -59,6 +62,7 @@ def _rows(figures: Sequence[Figure]) -> list[list[str]]:
                 str(len(f.samples)),
                 _fmt(f.median),
                 _fmt(f.p99),
+                _fmt(f.max),
                 f.budget,
                 f.verdict,
                 f.note,
@@ -67,7 +71,7 @@ def _rows(figures: Sequence[Figure]) -> list[list[str]]:
     return rows
 
 
-HEADER = ["section", "figure", "unit", "n", "median", "p99", "budget", "verdict", "note"]
+HEADER = ["section", "figure", "unit", "n", "median", "p99", "max", "budget", "verdict", "note"]
 
 
 def render_table(figures: Sequence[Figure]) -> str:
@@ -85,6 +89,7 @@ def render_markdown(
     notes: Sequence[str],
     failures: Sequence[str],
     sections: Sequence[str],
+    compared: str = "",
 ) -> str:
     """bench/RESULTS.md: the machine, the table, notes, failures and the method."""
     out = ["# Benchmark results", "", "Written by `python -m bench`; do not edit by hand.", ""]
@@ -99,5 +104,96 @@ def render_markdown(
         out += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     if failures:
         out += ["", "## Sections that failed", ""] + [f"- {f}" for f in failures]
+    if compared:
+        out += ["", "## Compared with an earlier run", "", "```", compared, "```"]
     out += ["", METHOD]
     return "\n".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class OldFigure:
+    """One row read back from an earlier RESULTS.md (older files have no n or max column)."""
+
+    unit: str
+    n: str
+    median: float | None
+    p99: float | None
+    max: float | None
+
+
+def _num(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def read_results(text: str) -> dict[tuple[str, str], OldFigure]:
+    """The figures table of a RESULTS.md (this format or the older one without n/max)."""
+    out: dict[tuple[str, str], OldFigure] = {}
+    header: list[str] | None = None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            header = None if not line.strip() else header
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == "section":
+            header = cells
+            continue
+        if header is None or set(line) <= set("|-: "):
+            continue
+        row = dict(zip(header, cells, strict=False))
+        key = (row.get("section", ""), row.get("figure", ""))
+        out[key] = OldFigure(
+            row.get("unit", ""),
+            row.get("n", "?"),
+            _num(row.get("median", "")),
+            _num(row.get("p99", "")),
+            _num(row.get("max", "")),
+        )
+    return out
+
+
+def _delta(new: float | None, old: float | None) -> str:
+    if new is None or old is None:
+        return "-"
+    d = new - old
+    pct = f" ({d / old * 100:+.0f}%)" if old else ""
+    return f"{_fmt(old)} -> {_fmt(new)}{pct}"
+
+
+def render_compare(figures: Sequence[Figure], old_text: str, old_name: str) -> str:
+    """Per figure: old -> new median, p99 and max with the change, for figures in both runs.
+
+    A figure only in one run is listed as such: a comparison never hides what went missing.
+    """
+    old = read_results(old_text)
+    rows = [["figure", "unit", "n old/new", "median", "p99", "max"]]
+    seen: set[tuple[str, str]] = set()
+    for f in figures:
+        key = (f.section, f.name)
+        seen.add(key)
+        o = old.get(key)
+        if o is None:
+            rows.append([f"{f.section}: {f.name}", f.unit, f"-/{len(f.samples)}", "new figure", "", ""])
+            continue
+        rows.append(
+            [
+                f"{f.section}: {f.name}",
+                f.unit,
+                f"{o.n}/{len(f.samples)}",
+                _delta(f.median, o.median),
+                _delta(f.p99, o.p99),
+                _delta(f.max, o.max),
+            ]
+        )
+    for key, o in old.items():
+        if key not in seen:
+            rows.append([f"{key[0]}: {key[1]}", o.unit, f"{o.n}/-", "not in this run", "", ""])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [f"Deltas against {old_name} (old -> new; lower is better except where a figure says otherwise):"]
+    for i, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)

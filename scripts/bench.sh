@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
 if ! .venv/bin/python -c "import ccxt" 2>/dev/null; then
-  .venv/bin/python -m pip install -q -e ".[dev,bench]" >&2
+  # Only the bench extra's one package: an editable reinstall would point a venv shared by
+  # several worktrees at this one.
+  .venv/bin/python -m pip install -q "ccxt>=4.3" >&2
 fi
 exec .venv/bin/python -m bench "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -16,6 +17,11 @@ from app.core.orders import Order
 from app.desk.timing import Clock
 
 log = logging.getLogger("app.desk.audit")
+
+_INSERT_TRANSITIONS = (
+    "INSERT INTO transitions(at, attempt, account, venue, order_id, client_id, symbol, state,"
+    " reason, form, latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -137,6 +143,8 @@ class AuditLog:
             clock: epoch seconds, for the times written.
         """
         self._clock = clock
+        self._soon: list[tuple[object, ...]] = []
+        self._soon_scheduled = False
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -163,9 +171,43 @@ class AuditLog:
         )
 
     def record(self, transitions: Iterable[Transition]) -> None:
-        """Write transitions in one transaction."""
+        """Write transitions in one transaction (after any held back by ``record_soon``)."""
+        rows = self._rows(transitions)
+        if self._soon:
+            self.flush()
+        if rows:
+            self._write(_INSERT_TRANSITIONS, rows)
+
+    def record_soon(self, transitions: Iterable[Transition]) -> None:
+        """Write transitions on the next loop turn (now without a running loop), stamped now.
+
+        For what is not the write-ahead (a ``sent`` whose ``queued`` is on disk): the request
+        leaves first. Order is kept: any other write, read or ``close`` writes these first.
+        """
+        rows = self._rows(transitions)
+        if not rows:
+            return
+        self._soon.extend(rows)
+        if self._soon_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._soon_scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what ``record_soon`` holds, in one transaction."""
+        self._soon_scheduled = False
+        rows, self._soon = self._soon, []
+        if rows:
+            self._write(_INSERT_TRANSITIONS, rows)
+
+    def _rows(self, transitions: Iterable[Transition]) -> list[tuple[object, ...]]:
         now = self._clock()
-        rows = [
+        return [
             (
                 now,
                 t.attempt,
@@ -181,14 +223,10 @@ class AuditLog:
             )
             for t in transitions
         ]
-        if rows:
-            self._write(
-                "INSERT INTO transitions(at, attempt, account, venue, order_id, client_id, symbol, state,"
-                " reason, form, latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
 
     def _write(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        if self._soon and sql is not _INSERT_TRANSITIONS:
+            self.flush()
         try:
             self._db.execute("BEGIN")
             self._db.executemany(sql, rows)
@@ -200,6 +238,7 @@ class AuditLog:
 
     def history(self, account: str, order_id: str) -> list[tuple[str, str | None]]:
         """(state, reason) of every transition of one order, oldest first."""
+        self.flush()
         cur = self._db.execute(
             "SELECT state, reason FROM transitions WHERE account=? AND order_id=? ORDER BY id",
             (account, order_id),
@@ -209,6 +248,7 @@ class AuditLog:
     def unsettled_orders(self) -> list[UnsettledOrder]:
         """Every order whose last transition is queued, waiting, sent, acknowledged or unknown,
         oldest first (at start-up: what earlier sessions left unsettled)."""
+        self.flush()
         marks = ",".join("?" for _ in UNSETTLED_STATES)
         cur = self._db.execute(
             "SELECT t.attempt, t.account, t.venue, t.order_id, t.client_id, t.symbol, t.state, t.reason, t.at"
@@ -228,6 +268,7 @@ class AuditLog:
 
     def attempt_states(self, attempt: str) -> dict[tuple[str, str], CancelState]:
         """The last state of each order an attempt touched, by (account, order id)."""
+        self.flush()
         cur = self._db.execute(
             "SELECT account, order_id, state FROM transitions WHERE attempt=? ORDER BY id", (attempt,)
         )
@@ -249,4 +290,5 @@ class AuditLog:
 
     def close(self) -> None:
         """Close the database."""
+        self.flush()
         self._db.close()

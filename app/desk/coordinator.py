@@ -92,6 +92,7 @@ class CancelReport:
     venue_times: list[tuple[str | None, str | None]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     rate_waits: int = 0  # times a request of this action waited for a rate limit
+    rate_refusals: int = 0  # times Kraken answered a request of this action with a rate limit
     unlisted_cancelled: int = 0  # cancel-all counted more than the orders the console knew of
 
     def summary(self) -> str:
@@ -203,6 +204,8 @@ class CancelCoordinator:
         self.session = ""
         self._entries: dict[OrderKey, LedgerEntry] = {}
         self._actions: dict[str, _Action] = {}
+        self._to_show: list[tuple[str, list[LedgerEntry]]] = []
+        self._show_scheduled = False
         self._resolvers: dict[str, asyncio.Task[None]] = {}
         self._kicks: dict[str, asyncio.Event] = {}
         self.transitioned: Event[list[LedgerEntry]] = Event("cancel_transitioned")
@@ -280,10 +283,11 @@ class CancelCoordinator:
         *,
         form: str | None = None,
         latency_ms: float | None = None,
+        show_later: bool = False,
     ) -> list[LedgerEntry]:
         now = self._wall_clock()
+        after_send = state is CancelState.SENT
         moved: list[LedgerEntry] = []
-        by_state: dict[tuple[CancelState, str | None], list[LedgerEntry]] = {}
         for order in orders:
             old = self._entries.get(order.key)
             old_state: CancelState | None
@@ -307,22 +311,59 @@ class CancelCoordinator:
             entry = LedgerEntry(attempt, order, new_state, new_reason, now, latency_ms, after_unknown)
             self._entries[order.key] = entry
             moved.append(entry)
-            by_state.setdefault((new_state, new_reason), []).append(entry)
         if not moved:
             return moved
-        self._audit.record(Transition(attempt, e.order, e.state, e.reason, form, latency_ms) for e in moved)
-        for (st, why), entries in by_state.items():
-            keys = [e.order.key for e in entries]
+        rows = (Transition(attempt, e.order, e.state, e.reason, form, latency_ms) for e in moved)
+        if after_send:
+            # "sent" is not the write-ahead (each order's "queued" row is, written before any
+            # byte leaves): it is written on the next loop turn, once the request is handed to
+            # the socket, in the order of everything else the log is told.
+            self._audit.record_soon(rows)
+        else:
+            self._audit.record(rows)
+        self._show(attempt, moved, later=after_send or show_later)
+        if any(e.state is CancelState.UNKNOWN for e in moved):
+            for account_id in {e.order.account_id for e in moved if e.state is CancelState.UNKNOWN}:
+                self._start_resolver(account_id)
+        return moved
+
+    def _show(self, attempt: str, moved: list[LedgerEntry], *, later: bool) -> None:
+        """Tell the store, the listeners and the progress line; on the next loop turn if ``later``
+        (a cancel's first bytes leave before a thousand rows are repainted) or if something is
+        already waiting to be shown (they are shown in the order they happened)."""
+        if later or self._to_show:
+            self._to_show.append((attempt, moved))
+            if not self._show_scheduled:
+                self._show_scheduled = True
+                try:
+                    asyncio.get_running_loop().call_soon(self.show_pending)
+                except RuntimeError:  # no loop (a synchronous caller): show now
+                    self.show_pending()
+            return
+        self._display(moved)
+        self._progress(attempt)
+
+    def show_pending(self) -> None:
+        """Show every ledger move held back for the next loop turn, in order."""
+        self._show_scheduled = False
+        pending, self._to_show = self._to_show, []
+        attempts: dict[str, None] = {}
+        for attempt, moved in pending:
+            self._display(moved)
+            attempts[attempt] = None
+        for attempt in attempts:
+            self._progress(attempt)
+
+    def _display(self, moved: list[LedgerEntry]) -> None:
+        by_state: dict[tuple[CancelState, str | None], list[OrderKey]] = {}
+        for e in moved:
+            by_state.setdefault((e.state, e.reason), []).append(e.order.key)
+        for (st, why), keys in by_state.items():
             if st in GONE_STATES:
                 self._store.remove(keys, proven=True)
             else:
                 self._store.set_outcomes({k: Outcome(st, why) for k in keys})
         self.transitioned.emit(moved)
-        self._progress(attempt)
-        if any(e.state is CancelState.UNKNOWN for e in moved):
-            for account_id in {e.order.account_id for e in moved if e.state is CancelState.UNKNOWN}:
-                self._start_resolver(account_id)
-        return moved
 
     def _wait_for(self, attempt: str, orders: Sequence[Order], seconds: float, why: str) -> None:
         action = self._actions.get(attempt)
@@ -403,8 +444,9 @@ class CancelCoordinator:
         self._actions[attempt] = _Action(report.intent, [o.key for o in tracked])
         self._audit.begin_action(attempt, report.intent, report.requests, report.orders)
         try:
-            # One transaction for the whole action (the request form is recorded at "sent").
-            self._move(attempt, tracked, CancelState.QUEUED)
+            # One transaction for the whole action (the request form is recorded at "sent"): the
+            # write-ahead. Showing it waits for the next loop turn, after the first bytes left.
+            self._move(attempt, tracked, CancelState.QUEUED, show_later=True)
 
             # Awaited directly when there is one of a kind: a gather wraps each coroutine in a
             # task that starts only on the next loop turn, and in a GUI that turn may be a whole
@@ -414,6 +456,7 @@ class CancelCoordinator:
                 self._run_account(attempt, aid, reqs, report, urgent) for aid, reqs in per_account.items()
             )
         finally:
+            self.show_pending()  # while the action is known: its last progress is shown
             self._actions.pop(attempt, None)
         report.latency_ms = (self._clock() - t0) * 1000
         for req in plan.requests:
@@ -456,6 +499,7 @@ class CancelCoordinator:
                 break
             except RateLimited as e:
                 # Kraken refused it for a rate limit: nothing was applied. Wait, then send again.
+                report.rate_refusals += 1
                 if tries + 1 >= self._max_retries:
                     report.errors.append(str(e))
                     why = f"rate limited {tries + 1} times: {e.venue_error or e}"

@@ -21,10 +21,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QPainter, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QFrame,
     QHeaderView,
-    QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
@@ -48,8 +46,9 @@ class _CutDelegate(QStyledItemDelegate):
         if rect.left() >= 0 and rect.right() < edge:
             super().paint(painter, option, index)
             return
+        # Only the rectangle and the elide side change: the base paint fills in the rest in C++
+        # (initStyleOption from Python cost a quarter of a millisecond a cell, on every repaint).
         opt = QStyleOptionViewItem(option)
-        self.initStyleOption(opt, index)
         visible = opt.rect
         if visible.left() < 0:
             visible.setLeft(0)
@@ -58,9 +57,7 @@ class _CutDelegate(QStyledItemDelegate):
             visible.setRight(edge - 1)
             opt.textElideMode = Qt.TextElideMode.ElideRight
         opt.rect = visible
-        widget = opt.widget
-        style = widget.style() if widget is not None else QApplication.style()
-        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
+        super().paint(painter, opt, index)
 
 
 class FrozenColumnsTable(QTableView):

@@ -9,7 +9,9 @@ from PySide6.QtCore import QObject, QTimer
 
 log = logging.getLogger("app.ui.gc_guard")
 
-INTERVAL_MS = 500
+# Often enough that each collection has little to look at: at 500 ms a live table's stream left
+# 100,000 young objects for one collection, a 50-200 ms stall (bench: live table).
+INTERVAL_MS = 20
 
 
 class MainThreadCollector(QObject):
@@ -22,7 +24,10 @@ class MainThreadCollector(QObject):
     four). Collecting here keeps every Qt destructor on the thread that owns it.
 
     Rules kept: the same generation thresholds as CPython's (checked every ``INTERVAL_MS``);
-    ``stop()`` restores automatic collection.
+    what survives a full collection is frozen (``gc.freeze``): the next full collection looks
+    only at what came since, not again at 10,000 listed orders and every Qt wrapper (a 100 ms
+    stall each time). Frozen objects are still freed when their last reference goes; only a
+    reference cycle among them would stay. ``stop()`` restores automatic collection.
     """
 
     def __init__(self, parent: QObject | None = None, interval_ms: int = INTERVAL_MS) -> None:
@@ -39,8 +44,9 @@ class MainThreadCollector(QObject):
         self._timer.start()
 
     def stop(self) -> None:
-        """Stop the timer, collect once, and give collection back to CPython."""
+        """Stop the timer, unfreeze, collect once, and give collection back to CPython."""
         self._timer.stop()
+        gc.unfreeze()
         gc.collect()
         if self._was_enabled:
             gc.enable()
@@ -51,4 +57,6 @@ class MainThreadCollector(QObject):
         for generation in (2, 1, 0):
             if counts[generation] > self._thresholds[generation]:
                 gc.collect(generation)
+                if generation == 2:
+                    gc.freeze()
                 return

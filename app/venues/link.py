@@ -30,6 +30,8 @@ from app.venues.backoff import jittered_backoff
 from app.venues.base import LinkSink, StreamEvent, StreamKind, StreamSink, retry_detail
 from app.venues.sansio import SessionProtocol, Ticket
 
+READ_SLICE_S = 0.004  # a reader gives the loop a turn at least this often while frames keep coming
+
 log = logging.getLogger("app.venues.link")
 
 T = TypeVar("T")
@@ -364,8 +366,15 @@ class Link(Generic[P]):
     async def _read(self, session: Session[P]) -> None:
         reason = "connection closed"
         proto = session.proto
+        slice_started = time.perf_counter()
         try:
             while True:
+                if time.perf_counter() - slice_started > READ_SLICE_S:
+                    # recv() answers from its buffer without a loop turn: a burst of hundreds of
+                    # frames would be one long callback, and timers, painting and the other
+                    # sockets (another venue's cancel reply) would wait for all of it.
+                    await asyncio.sleep(0)
+                    slice_started = time.perf_counter()
                 frame = await session.conn.recv()
                 session.last_rx = self._clock()
                 proto.receive(frame)

@@ -509,29 +509,47 @@ async def test_a_refused_order_can_be_cancelled_again(rig: Rig) -> None:
 # --- the audit log --------------------------------------------------------------------------
 
 
-async def test_sent_is_on_disk_before_the_bytes_leave(rig: Rig) -> None:
+async def test_queued_is_on_disk_before_the_bytes_leave_and_sent_right_after(rig: Rig) -> None:
     venue = rig.venue(n=2)
     seen: list[object] = []
     reader = sqlite3.connect(rig.audit_path)  # another connection: sees only what is committed
 
     def look(request: CancelRequest) -> None:
         seen.append(reader.execute("SELECT intent, summary FROM actions").fetchall())
-        seen.extend(rig.audit.history("spot", o.order_id) for o in request.orders)
-        seen.append(
-            reader.execute("SELECT order_id, state, form FROM transitions WHERE state='sent'").fetchall()
-        )
+        seen.append(reader.execute("SELECT order_id, state, form FROM transitions ORDER BY id").fetchall())
 
     venue.on_sent = look  # the venue's observer said "sent": the bytes go now
     try:
         await rig.cancel(*venue.book)
     finally:
         reader.close()
-    assert seen == [
-        [("cancel 2 orders", None)],
-        [("queued", None), ("sent", None)],
-        [("queued", None), ("sent", None)],
-        [("O1", "sent", "batch"), ("O2", "sent", "batch")],
-    ]
+    # The write-ahead: the action and every order's "queued" are committed before the request
+    # leaves; "sent" follows on the next loop turn, before anything the answer brings.
+    assert seen == [[("cancel 2 orders", None)], [("O1", "queued", None), ("O2", "queued", None)]]
+    assert rig.states(venue.book[0]) == rig.states(venue.book[1]) == ["queued", "sent", "cancelled"]
+    with contextlib.closing(sqlite3.connect(rig.audit_path)) as db:
+        rows = db.execute("SELECT order_id, state, form FROM transitions ORDER BY id").fetchall()
+    assert rows[2:4] == [("O1", "sent", "batch"), ("O2", "sent", "batch")]
+
+
+async def test_the_table_hears_of_a_cancel_after_its_first_bytes_left(rig: Rig) -> None:
+    venue = rig.venue(n=2)
+    order: list[str] = []
+    rig.coordinator.transitioned.connect(lambda moved: order.append(f"shown {moved[0].state.value}"))
+    rig.store.updated.connect(lambda _orders: order.append("store"))
+    venue.on_sent = lambda _req: order.append("bytes leave")
+    await rig.cancel(*venue.book)
+    assert order[0] == "bytes leave"  # no repaint of the rows before the request is on its way
+    assert [o for o in order if o.startswith("shown")] == ["shown queued", "shown sent", "shown cancelled"]
+
+
+async def test_a_ledger_move_held_for_the_next_turn_is_shown_in_order_with_later_ones(rig: Rig) -> None:
+    venue = rig.venue(n=1)
+    venue.replies.append(VenueUnavailable("HTTP 503"))  # fails in the same loop turn as it is sent
+    await rig.cancel(*venue.book)
+    assert [m[0].state.value for m in rig.moves] == ["queued", "sent", "failed"]
+    assert rig.store.get(venue.book[0].key) is not None
+    assert rig.store.outcome(venue.book[0].key) == Outcome(S.FAILED, "HTTP 503")
 
 
 async def test_the_action_is_written_with_its_summary_and_latency(rig: Rig) -> None:

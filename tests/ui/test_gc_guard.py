@@ -30,3 +30,20 @@ def test_collects_on_its_timer_and_gives_collection_back(qapp: QApplication) -> 
         assert gc.isenabled()
     finally:
         gc.disable()  # the test session collects between tests (tests/conftest.py)
+
+
+def test_a_full_collection_freezes_what_survived_so_the_next_one_is_short(qapp: QApplication) -> None:
+    gc.enable()
+    try:
+        collector = MainThreadCollector()
+        collector.start()
+        survivors = [Node() for _ in range(100)]  # still referenced: they survive
+        gc.collect(1)
+        while gc.get_count()[2] <= gc.get_threshold()[2]:
+            gc.collect(1)  # each gen-1 collection counts towards a full one
+        collector.check()
+        assert gc.get_freeze_count() >= len(survivors)  # not traversed by later collections
+        collector.stop()
+        assert gc.get_freeze_count() == 0  # CPython's own behaviour is back
+    finally:
+        gc.disable()

@@ -47,6 +47,7 @@ class _Pending:
             return
         self.outcome = outcome
         if self.final:
+            self.batch.finals += 1
             self.batch.check()
         else:
             self.batch.ticket.advance()
@@ -60,9 +61,10 @@ class _Batch:
     ticket: Ticket[CancelOutcomes]
     pendings: list[_Pending] = field(default_factory=list)
     on_done: Callable[[_Batch], None] = lambda batch: None
+    finals: int = 0  # pendings with a final word (counted: a batch of 100 is not re-scanned 100 times)
 
     def check(self) -> None:
-        if all(p.final for p in self.pendings):
+        if self.finals >= len(self.pendings):
             self.on_done(self)
 
 
