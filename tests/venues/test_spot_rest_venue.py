@@ -232,3 +232,17 @@ async def test_unreachable_exchange_means_nothing_was_sent() -> None:
         await venue.execute(CancelRequest("s", RequestForm.ALL))
     await venue.aclose()
     assert not info.value.effect_unknown
+
+
+async def test_a_key_that_cannot_query_is_told_apart_without_listing_every_order(sim: Sim) -> None:
+    acct = sim.exchange.add_account("cancelonly", "spot", permissions={"cancel"})
+    venue = SpotRestVenue(
+        "cancelonly", sim.endpoints["spot_rest"], Credentials(acct.api_key, acct.secret), NonceSource()
+    )
+    before = len(sim.exchange.arrivals)
+    check = await venue.check_key()
+    await venue.aclose()
+    assert (check.can_query, check.can_cancel) == (False, True)
+    paths = [a.path for a in list(sim.exchange.arrivals)[before:]]
+    assert any(p.endswith("/QueryOrders") for p in paths)
+    assert not any(p.endswith("/OpenOrders") for p in paths)  # the probe does not list the book

@@ -48,6 +48,9 @@ log = logging.getLogger("app.venues.spot.rest")
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 CALLS_HELD_FOR_URGENT = 2.0  # REST call counter units only cancel-all and the kill switch may use
 PROBE_CL_ORD_ID = "kcc-permission-probe"  # cancelling it is harmless: no such order exists
+# Querying it is cheap: Kraken answers a made-up txid with EOrder:Invalid order once past the
+# permission check (API-FACTS 11), where OpenOrders would send and parse every open order.
+PROBE_TXID = "OKCCPR-OBEKC-CPROBE"
 # The trade-permission probe: validate=true makes Kraken check the order and place nothing; a
 # buy at 1 USD could never fill even so.
 PROBE_ORDER = {
@@ -322,8 +325,8 @@ class SpotRestVenue:
         raise NotImplementedError("Spot REST does not stream")
 
     async def check_key(self) -> KeyCheck:
-        """Probe: OpenOrders (query), a cancel of a client id nobody uses (cancel), token
-        (websocket); then what the console does not need: AddOrder with ``validate=true``
+        """Probe: QueryOrders of a txid nobody has (query), a cancel of a client id nobody uses
+        (cancel), token (websocket); then what the console does not need: AddOrder with ``validate=true``
         (trade: Kraken checks the order and places nothing), Balance (query funds) and
         WithdrawMethods (withdraw). Kraken has no "what may this key do" call for Spot.
         """
@@ -348,7 +351,7 @@ class SpotRestVenue:
                     raise
                 return None
 
-        can_query = await probe(self.list_open_orders())
+        can_query = await probe(self._private("QueryOrders", {"txid": PROBE_TXID}), refusal_says_yes=True)
         can_cancel = await probe(self._private("CancelOrder", {"cl_ord_id": PROBE_CL_ORD_ID}))
         can_ws = await probe(self.ws_token())
         extra = {"refusal_says_yes": True}

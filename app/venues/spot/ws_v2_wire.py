@@ -343,6 +343,7 @@ def order_from_report(account_id: str, raw: Mapping[str, Any], opened_at: float)
 class _Entry:
     raw: dict[str, Any]
     opened_at: float
+    order: Order | None = None  # ``raw`` read, once per change (None: not fully known yet)
 
 
 class ExecutionsBook:
@@ -364,12 +365,7 @@ class ExecutionsBook:
 
     def orders(self) -> list[Order]:
         """Every open order fully known."""
-        out = []
-        for entry in self._entries.values():
-            order = order_from_report(self.account_id, entry.raw, entry.opened_at)
-            if order is not None:
-                out.append(order)
-        return out
+        return [e.order for e in self._entries.values() if e.order is not None]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -411,12 +407,12 @@ class ExecutionsBook:
                 when = rfc3339_to_unix(report.get("timestamp")) or 0.0
                 order_id = str(report["order_id"])
                 try:
-                    order_from_report(self.account_id, report, when)
+                    order = order_from_report(self.account_id, report, when)
                 except MalformedReply as e:
                     # One bad order is one skipped row: the rest of the account still streams.
                     problems.append(StreamEvent(StreamKind.PROBLEM, detail=f"skipped order {order_id}: {e}"))
                     continue
-                self._entries[order_id] = _Entry(dict(report), when)
+                self._entries[order_id] = _Entry(dict(report), when, order)
             return [*problems, StreamEvent(StreamKind.SNAPSHOT, tuple(self.orders()))]
         if message.skipped:
             raise MalformedReply("executions update without an order_id")
@@ -441,7 +437,7 @@ class ExecutionsBook:
                 when = rfc3339_to_unix(report.get("timestamp")) or 0.0
                 entry = self._entries[order_id] = _Entry({}, when)
             entry.raw.update(report)
-            order = order_from_report(self.account_id, entry.raw, entry.opened_at)
+            order = entry.order = order_from_report(self.account_id, entry.raw, entry.opened_at)
             if order is None:
                 log.debug("executions update for %s is not complete yet", order_id)
                 continue
