@@ -138,6 +138,8 @@ def decimal_or_none(value: Any) -> Decimal | None:
     Raises:
         MalformedReply: the value is not a number.
     """
+    if isinstance(value, Decimal):
+        return value  # frames are decoded with parse_float=Decimal: already exact
     if value is None or value == "" or isinstance(value, bool):
         return None
     try:
