@@ -455,6 +455,9 @@ class CancelCoordinator:
             await _all(
                 self._run_account(attempt, aid, reqs, report, urgent) for aid, reqs in per_account.items()
             )
+        except asyncio.CancelledError:
+            self._interrupted(attempt, tracked)
+            raise
         finally:
             self.show_pending()  # while the action is known: its last progress is shown
             self._actions.pop(attempt, None)
@@ -468,6 +471,22 @@ class CancelCoordinator:
         log.info("%s %s: %s in %.1f ms", attempt, report.intent, report.summary(), report.latency_ms)
         self.settled.emit(report)
         return report
+
+    def _interrupted(self, attempt: str, orders: Sequence[Order]) -> None:
+        """The action was cancelled mid-way (the console closing, a caller's deadline): nothing is
+        left half-said. What never left failed (nothing was applied); what left is unknown and
+        re-checked like any unknown order, never left "sent" or "acknowledged" for good."""
+        unsent: list[Order] = []
+        sent: list[Order] = []
+        for o in orders:
+            e = self._entries.get(o.key)
+            if e is None or e.attempt != attempt or not e.state.is_open_attempt:
+                continue
+            (unsent if e.state in (CancelState.QUEUED, CancelState.WAITING) else sent).append(o)
+        if unsent:
+            self._move(attempt, unsent, CancelState.FAILED, "interrupted before it was sent")
+        if sent:
+            self._move(attempt, sent, CancelState.UNKNOWN, "interrupted after it was sent; re-checking")
 
     async def _run_account(
         self,

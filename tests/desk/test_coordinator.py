@@ -610,3 +610,45 @@ def test_the_summary_lists_states_alphabetically_and_skips_zeros() -> None:
     assert report.summary() == "nothing to cancel"
     report.counts.update({S.REJECTED: 1, S.CANCELLED: 10, S.FAILED: 0, S.ALREADY_GONE: 2})
     assert report.summary() == "already gone 2, cancelled 10, rejected 1"
+
+
+async def test_an_action_interrupted_mid_flight_leaves_nothing_sent_or_acknowledged_for_good(
+    rig: Rig,
+) -> None:
+    venue = rig.venue(n=2)
+    o1, o2 = venue.book
+    venue.hold = asyncio.Event()  # the request is out; its answer never comes
+    task = asyncio.create_task(rig.cancel(o1, o2))
+    await settle()
+    assert rig.state(o1)[0] is S.SENT
+    task.cancel()  # the console closes, or a caller's deadline passes
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # It left: Kraken may have applied it. Unknown, re-checked, never "sent" for good.
+    assert rig.state(o1) == (S.UNKNOWN, "interrupted after it was sent; re-checking")
+    assert rig.states(o1)[-1] == "unknown"
+    venue.confirms.append({"O1": Outcome(S.CANCELLED), "O2": Outcome(S.CANCELLED)})
+    await rig.recheck_clock.advance(0.5)  # the background re-check's first round
+    assert rig.state(o1)[0] is S.CANCELLED and rig.state(o2)[0] is S.CANCELLED
+
+
+async def test_an_action_interrupted_before_sending_fails_what_never_left(rig: Rig) -> None:
+    venue = rig.venue(n=1)
+    (o1,) = venue.book
+    gate = asyncio.Event()
+    rig.coordinator._venues["spot"].execute = _gated(venue.execute, gate)  # type: ignore[method-assign]
+    task = asyncio.create_task(rig.cancel(o1))
+    await settle()
+    assert rig.state(o1)[0] is S.QUEUED
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert rig.state(o1) == (S.FAILED, "interrupted before it was sent")
+
+
+def _gated(execute, gate: asyncio.Event):  # type: ignore[no-untyped-def]
+    async def gated(*args, **kwargs):  # type: ignore[no-untyped-def]
+        await gate.wait()  # still queued: the observer never heard "sent"
+        return await execute(*args, **kwargs)
+
+    return gated
