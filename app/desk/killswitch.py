@@ -190,6 +190,14 @@ class KillSwitch:
             report = await self._wave(aid)
             if self._clean(report):
                 break
+            log.info(
+                "kill switch on %s: wave %d not clean (%s%s); again in %g s",
+                aid,
+                tries + 1,
+                report.summary(),
+                f"; {report.errors[-1]}" if report.errors else "",
+                RETRY_S[min(tries, len(RETRY_S) - 1)],
+            )
             if not self._reachable(aid):
                 continue
             await self._wait(aid, RETRY_S[min(tries, len(RETRY_S) - 1)])
