@@ -17,7 +17,7 @@ limits, corrected when Kraken answers a rate limit anyway or streams its own cou
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from app.core.orders import Order
@@ -130,8 +130,11 @@ class SpotTradingCounters:
         """The estimated counter of ``pair`` (a ``pair_key``)."""
         return self._counter(pair).value(now)
 
-    def wait_s(self, costs: dict[str, int], now: float, *, batch: bool) -> float:
-        """Seconds until a request with these per-pair costs may go (0: now)."""
+    def wait_s(
+        self, costs: dict[str, int], now: float, *, batch: bool, ahead: Mapping[str, int] | None = None
+    ) -> float:
+        """Seconds until a request with these per-pair costs may go (0: now); with ``ahead``, the
+        costs of requests that go first on those pairs (they are charged before this one)."""
         limit = self.tier.trading_threshold
         wait = 0.0
         for pair, cost in costs.items():
@@ -139,8 +142,10 @@ class SpotTradingCounters:
                 continue
             counter = self._counter(pair)
             # A batch needs the pair under the threshold; a single must stay at or under it.
-            target = limit - 1 if batch else limit - cost
-            wait = max(wait, counter.seconds_until(max(0.0, target), now))
+            target = max(0.0, limit - 1 if batch else limit - cost)
+            if ahead:
+                target -= ahead.get(pair, 0)  # the pair first decays through what goes before
+            wait = max(wait, counter.seconds_until(target, now))
         return wait
 
     def charge(self, costs: dict[str, int], now: float) -> None:

@@ -235,11 +235,14 @@ class KillSwitch:
     async def _wave(self, aid: str) -> CancelReport:
         self._tries.update(o.key for o in self._desk.store.orders(aid))
         intent = CancelIntent(Scope.ACCOUNT, account_ids=(aid,))
-        report = await self._desk.cancel(intent)
+        plan = self._desk.plan(intent)
+        report = await self._desk.cancel(intent, plan)
         # An order a wave failed on and the next one cancelled counts once, as cancelled.
-        for entry in self._desk.coordinator.entries():
-            if entry.attempt == report.attempt:
-                self._endings[entry.order.key] = entry.state
+        for request in plan.requests:
+            for order in request.orders:
+                entry = self._desk.coordinator.entry(order.key)
+                if entry is not None and entry.attempt == report.attempt:
+                    self._endings[order.key] = entry.state
         counts = Counter(self._endings.values())
         problems = self.state.problems
         for e in report.errors:

@@ -43,6 +43,7 @@ from app.desk.coordinator import LedgerEntry
 from app.desk.desk import OutsideChange
 from app.desk.killswitch import KillPhase, KillState
 from app.ui import theme
+from app.ui.widgets import ask_csv_path
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -1205,15 +1206,7 @@ class ActivityPanel(QWidget):
 
     def ask_export(self) -> None:
         """Export CSV…: a file dialog (not modal), then ``export_csv``."""
-        dialog = QFileDialog(self, "Export Activity as CSV")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setNameFilter("CSV files (*.csv)")
-        dialog.setDefaultSuffix("csv")
-        dialog.selectFile(time.strftime("activity-%Y%m%d-%H%M%S.csv"))
-        dialog.fileSelected.connect(lambda path: self.export_csv(Path(path)))
-        dialog.finished.connect(dialog.deleteLater)
-        self._dialog = dialog
-        dialog.open()
+        self._dialog = ask_csv_path(self, "Activity", "activity", self.export_csv)
 
     def export_csv(self, path: Path) -> int:
         """Write the rows the filters show to ``path``; returns how many."""

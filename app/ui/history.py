@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDateEdit,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -40,6 +39,7 @@ from app.core.ledger import CancelState
 from app.desk.history import PAGE_ROWS, AuditReader, HistoryQuery, HistoryRow
 from app.ui import theme
 from app.ui.activity import intent_text
+from app.ui.widgets import ask_csv_path
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -498,14 +498,7 @@ class HistoryWindow(QWidget):
 
     def ask_export(self) -> None:
         """Export CSV…: a file dialog (not modal), then ``export_csv``."""
-        dialog = QFileDialog(self, "Export History as CSV")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setNameFilter("CSV files (*.csv)")
-        dialog.setDefaultSuffix("csv")
-        dialog.selectFile(time.strftime("history-%Y%m%d-%H%M%S.csv"))
-        dialog.fileSelected.connect(lambda path: self.export_csv(Path(path)))
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
+        ask_csv_path(self, "History", "history", self.export_csv)
 
     def export_csv(self, path: Path) -> asyncio.Task[int]:
         """Write every row the search finds to ``path``, in a thread; the task's result is the

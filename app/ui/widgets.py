@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from pathlib import Path
+
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QFileDialog, QLabel, QSizePolicy, QWidget
+
+
+def ask_csv_path(parent: QWidget, what: str, stem: str, then: Callable[[Path], object]) -> QFileDialog:
+    """Export <what> as CSV…: a save dialog opened with ``open()`` (never modal), a timestamped
+    ``<stem>-YYYYmmdd-HHMMSS.csv`` proposed; ``then(path)`` runs once a file is chosen."""
+    dialog = QFileDialog(parent, f"Export {what} as CSV")
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    dialog.setNameFilter("CSV files (*.csv)")
+    dialog.setDefaultSuffix("csv")
+    dialog.selectFile(time.strftime(f"{stem}-%Y%m%d-%H%M%S.csv"))
+    dialog.fileSelected.connect(lambda path: then(Path(path)))
+    dialog.finished.connect(dialog.deleteLater)
+    dialog.open()
+    return dialog
 
 
 class ElidedLabel(QLabel):

@@ -76,18 +76,7 @@ class SpotPacer:
             for pair, cost in costs.items():
                 if pair in mine:
                     ahead[pair] = ahead.get(pair, 0) + cost
-        if not ahead:
-            return 0.0
-        now = self._clock()
-        wait = 0.0
-        for pair, cost in mine.items():
-            # The pair must first decay through what the requests ahead will add.
-            level_ahead = self.counters.level(pair, now) + ahead.get(pair, 0)
-            limit = self.counters.tier.trading_threshold - (1 if batch else cost)
-            decay = self.counters.tier.trading_decay_per_s
-            if decay > 0:
-                wait = max(wait, (level_ahead - max(0.0, limit)) / decay)
-        return wait
+        return self.counters.wait_s(mine, self._clock(), batch=batch, ahead=ahead) if ahead else 0.0
 
     def refused(self, costs: dict[str, int]) -> None:
         """Kraken answered ``EOrder:Rate limit exceeded``: those pairs are full."""
