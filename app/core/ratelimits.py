@@ -173,17 +173,21 @@ class CallCounter:
     """A per-key call counter with a ceiling and a decay (Spot REST, API-FACTS 7.1).
 
     Rules: a call may go when its cost keeps the counter at or under the ceiling, less what is
-    held back for the emergency lane (cancel-all, kill switch) unless it is such a call.
+    held back for the emergency lane (cancel-all, kill switch) unless it is such a call; a
+    background call (the listing poll) also leaves ``headroom`` for cancels and their re-checks.
     """
 
-    def __init__(self, ceiling: float, decay_per_s: float, *, reserve: float = 0.0) -> None:
+    def __init__(
+        self, ceiling: float, decay_per_s: float, *, reserve: float = 0.0, headroom: float = 0.0
+    ) -> None:
         self.ceiling = ceiling
         self.reserve = reserve
+        self.headroom = headroom
         self._counter = DecayingCounter(decay_per_s)
 
-    def wait_s(self, cost: float, now: float, *, urgent: bool = False) -> float:
+    def wait_s(self, cost: float, now: float, *, urgent: bool = False, background: bool = False) -> float:
         """Seconds until a call of ``cost`` may go."""
-        room = self.ceiling - (0.0 if urgent else self.reserve)
+        room = self.ceiling - (0.0 if urgent else self.reserve) - (self.headroom if background else 0.0)
         return self._counter.seconds_until(max(0.0, room - cost), now)
 
     def charge(self, cost: float, now: float) -> None:

@@ -97,3 +97,49 @@ async def test_many_batches_then_a_confirmation_stay_inside_the_counter(
         await venue.aclose()
     assert {o.state for o in outcomes.values()} == {CancelState.CANCELLED}
     assert len(outcomes) == 42
+
+
+async def test_the_listing_poll_leaves_room_for_cancels_and_their_rechecks(
+    pro_sim: tuple[Exchange, str],
+) -> None:
+    # A poll every 2 s costs what the Intermediate counter decays: were it to take the last free
+    # units, every re-check would queue behind the polls (the soak: a kill switch over 120 s).
+    exchange, url = pro_sim
+    now = [0.0]
+    slept: list[float] = []
+
+    async def sleep(s: float) -> None:
+        slept.append(s)
+        now[0] += s
+
+    venue = _venue(exchange, url, clock=lambda: now[0], sleep=sleep)
+    try:
+        orders = await venue.list_open_orders()
+        venue.calls.charge(11, now[0])  # 12 of Pro's 20: 2 held for cancel-all, 5 left by polls
+        await venue.confirm(orders[:1])  # a re-check goes at once
+        assert slept == []
+        assert venue.calls.level(now[0]) == 13
+        await venue.list_open_orders()  # the poll waits until 5 + 2 units are free after it
+        assert slept == [pytest.approx(1.0)]  # Pro decays 1 a second
+    finally:
+        await venue.aclose()
+
+
+async def test_one_stale_id_among_fifty_costs_a_dozen_queries_not_fifty(
+    pro_sim: tuple[Exchange, str],
+) -> None:
+    import dataclasses
+
+    exchange, url = pro_sim
+    venue = _venue(exchange, url)
+    try:
+        orders = (await venue.list_open_orders())[:49]
+        ghost = dataclasses.replace(orders[0], order_id="OZZZZZ-ZZZZZ-ZZZZZZ")
+        exchange.arrivals.clear()
+        outcomes = await venue.confirm([*orders[:20], ghost, *orders[20:]])
+    finally:
+        await venue.aclose()
+    queries = [a for a in exchange.arrivals if a.path.endswith("/QueryOrders")]
+    assert len(queries) <= 13  # halves: 1 + 2 x 6, where one by one was 51
+    assert outcomes[ghost.order_id].state is CancelState.ALREADY_GONE
+    assert {outcomes[o.order_id].state for o in orders} == {CancelState.FAILED}  # all still open

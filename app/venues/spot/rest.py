@@ -47,6 +47,10 @@ log = logging.getLogger("app.venues.spot.rest")
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 CALLS_HELD_FOR_URGENT = 2.0  # REST call counter units only cancel-all and the kill switch may use
+# Units the listing poll leaves free for cancels and their re-checks (QueryOrders): a poll every
+# 2 s costs as much as the Intermediate counter decays, more than Starter's, so a poll that took
+# any free unit would make every re-check wait behind it (the soak: a kill switch over 120 s).
+CALLS_LEFT_BY_POLLS = 5.0
 PROBE_CL_ORD_ID = "kcc-permission-probe"  # cancelling it is harmless: no such order exists
 # Querying it is cheap: Kraken answers a made-up txid with EOrder:Invalid order once past the
 # permission check (API-FACTS 11), where OpenOrders would send and parse every open order.
@@ -103,7 +107,7 @@ class SpotRestVenue:
         self._clock = clock
         self._sleep = sleep
         self.tier = tier
-        self.calls = CallCounter(tier.call_max, tier.call_decay_per_s, reserve=CALLS_HELD_FOR_URGENT)
+        self.calls = self._call_counter(tier)
         self.pacer = SpotPacer(clock=clock, sleep=sleep)
         self.pacer.set_max(tier.trading_threshold)
         self.problems: Event[str] = Event("venue_problems")
@@ -116,8 +120,14 @@ class SpotRestVenue:
         if tier is self.tier:
             return
         self.tier = tier
-        self.calls = CallCounter(tier.call_max, tier.call_decay_per_s, reserve=CALLS_HELD_FOR_URGENT)
+        self.calls = self._call_counter(tier)
         self.pacer.set_max(tier.trading_threshold)
+
+    @staticmethod
+    def _call_counter(tier: SpotTier) -> CallCounter:
+        return CallCounter(
+            tier.call_max, tier.call_decay_per_s, reserve=CALLS_HELD_FOR_URGENT, headroom=CALLS_LEFT_BY_POLLS
+        )
 
     async def _private(
         self,
@@ -126,18 +136,24 @@ class SpotRestVenue:
         *,
         as_json: bool = False,
         urgent: bool = False,
+        background: bool = False,
         observer: SendObserver = NO_OBSERVER,
     ) -> dict[str, Any]:
+        """One private call inside the REST call counter.
+
+        ``background`` (the listing poll) leaves ``CALLS_LEFT_BY_POLLS`` units free: a call that
+        waits for the counter is always let through before it.
+        """
         path = f"/0/private/{method}"
         cost = 0.0 if method in wire.ENGINE_COUNTED else 1.0
         while True:
-            wait = self.calls.wait_s(cost, self._clock(), urgent=urgent)
+            wait = self.calls.wait_s(cost, self._clock(), urgent=urgent, background=background)
             if wait > 0:
                 log.info("%s: REST call counter full: %s waits %.1f s", self.account_id, method, wait)
                 await self._sleep(wait)
                 continue
             async with self._lock.hold(urgent=urgent):
-                if self.calls.wait_s(cost, self._clock(), urgent=urgent) > 0:
+                if self.calls.wait_s(cost, self._clock(), urgent=urgent, background=background) > 0:
                     continue  # another call took the room while we queued for the lock
                 self.calls.charge(cost, self._clock())
                 return await self._send_locked(method, path, params, as_json, observer)
@@ -197,7 +213,8 @@ class SpotRestVenue:
     async def list_open_orders(self) -> list[Order]:
         """Every open order (OpenOrders); a malformed entry is skipped and told to ``problems``."""
         problems: list[str] = []
-        orders = wire.parse_open_orders(self.account_id, await self._private("OpenOrders"), problems)
+        raw = await self._private("OpenOrders", background=True)  # cancels and re-checks go first
+        orders = wire.parse_open_orders(self.account_id, raw, problems)
         for text in problems:
             log.warning("%s: skipped an order Kraken listed: %s", self.account_id, text)
             self.problems.emit(text)
@@ -289,11 +306,13 @@ class SpotRestVenue:
         except VenueRejected as e:
             if e.venue_error not in wire.NOT_KNOWN:
                 raise
-            # One unknown id fails the whole call: ask one by one so a still-open order in
-            # the same chunk is never taken for gone.
+            # One unknown id fails the whole call: ask each half again (a still-open order in
+            # the same chunk is never taken for gone), so one stale id among 50 costs about a
+            # dozen calls on the REST call counter, not 50.
             if len(chunk) > 1:
-                for txid in chunk:
-                    await self._query_into([txid], out)
+                half = len(chunk) // 2
+                await self._query_into(chunk[:half], out)
+                await self._query_into(chunk[half:], out)
                 return
             result = {}
         for txid in chunk:
