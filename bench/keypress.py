@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -155,6 +156,43 @@ async def _one_run(
     return (first - t0) / 1e6, pre_wait, int(getattr(report, "rate_waits", 0))
 
 
+async def _bare_once(desk: Any, ctl: Control, account_id: str, sim_account: str, index: int) -> float:
+    """The floor under a cell: one bare request on the venue's own warm cancel transport, from
+    the call to its arrival at the simulator (ms): no window, no desk, no ledger.
+
+    Spot REST: a signed QueryOrders of a made-up id (not paced: the floor is the request);
+    Futures REST: a signed GET notifications;
+    the sockets: an application ping on the open connection.
+    """
+    from app.core.errors import VenueError
+    from app.venues.base import NO_OBSERVER
+    from app.venues.spot.rest import PROBE_TXID
+
+    label, kind, _stream, cancel = CELLS[index]
+    venue = desk.venues[account_id]
+    t0 = time.monotonic_ns()
+    if kind is VenueKind.FUTURES:
+        await venue.rest.notifications()
+    elif kind is VenueKind.SPOT and cancel is Transport.REST:
+        # Past the client's call-counter model (the presses' confirmations filled it): the floor
+        # is the request itself. Kraken refuses the made-up id; it arrived all the same.
+        with contextlib.suppress(VenueError):
+            await venue.rest._send_once(
+                "QueryOrders", "/0/private/QueryOrders", {"txid": PROBE_TXID}, False, NO_OBSERVER
+            )
+    else:
+        link = venue.cancel_venue.link if kind is VenueKind.SPOT else venue.link
+        session = await link.session()
+        session.proto.ping()
+        await link.flush(session)
+    for _ in range(100):
+        arrivals = [a for a in await ctl.arrivals(t0) if a[3] in (None, sim_account)]
+        if arrivals:
+            return (min(a[0] for a in arrivals) - t0) / 1e6
+        await asyncio.sleep(0.01)
+    raise RuntimeError(f"no arrival recorded for the bare request ({label})")
+
+
 async def run_cell(endpoints: dict[str, object], index: int, runs: int) -> dict[str, object]:
     """One transport's cell (all selection sizes) in this process: ``{size: [ms, ...]}`` plus rows."""
     from bench.appside import desk_with, window_over
@@ -180,6 +218,13 @@ async def run_cell(endpoints: dict[str, object], index: int, runs: int) -> dict[
                 out[str(size)] = samples
                 out[f"{size}-pre"] = pre_waits
                 out[f"{size}-waits"] = in_waits
+            bare = []
+            for i in range(runs + 1):
+                ms = await _bare_once(desk, ctl, account_id, SIM_ACCOUNT[kind], index)
+                if i:
+                    bare.append(ms)
+                await asyncio.sleep(0.05)
+            out["bare"] = bare
     finally:
         await ctl.aclose()
     return out
@@ -229,6 +274,16 @@ async def run(runs: int, figures: list[Figure]) -> None:
                 fig.verdict = "ok" if med <= 2 and p99 <= 10 else "MISSED"
                 figures.append(fig)
                 log.warning("%s: median %.2f ms p99 %.2f ms", fig.name, med, p99)
+            figures.append(
+                Figure(
+                    "1. key press to wire",
+                    f"{label}: the floor, a bare request on the warm transport",
+                    "ms",
+                    list(result["bare"]),
+                    note="call to arrival, no window or desk: the venue's own signed request (REST) "
+                    "or application ping (sockets) on its open connection; the cells above add the console",
+                )
+            )
 
 
 def _cell_main() -> int:
