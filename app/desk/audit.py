@@ -22,6 +22,7 @@ _INSERT_TRANSITIONS = (
     "INSERT INTO transitions(at, attempt, account, venue, order_id, client_id, symbol, state,"
     " reason, form, latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 )
+_INSERT_ACTION = "INSERT OR REPLACE INTO actions(attempt, at, intent, requests, orders) VALUES (?,?,?,?,?)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -144,6 +145,7 @@ class AuditLog:
         """
         self._clock = clock
         self._soon: list[tuple[object, ...]] = []
+        self._actions: list[tuple[object, ...]] = []  # begun actions, written with the next write
         self._soon_scheduled = False
         self.path = Path(path)
         if str(path) != ":memory:":
@@ -157,11 +159,9 @@ class AuditLog:
         migrate(self._db)
 
     def begin_action(self, attempt: str, intent: str, requests: int, orders: int) -> None:
-        """Record that a cancel action starts."""
-        self._write(
-            "INSERT OR REPLACE INTO actions(attempt, at, intent, requests, orders) VALUES (?,?,?,?,?)",
-            [(attempt, self._clock(), intent, requests, orders)],
-        )
+        """Record that a cancel action starts: written in the same transaction as the next write
+        (the action's own "queued" rows, its write-ahead), one commit before the first byte."""
+        self._actions.append((attempt, self._clock(), intent, requests, orders))
 
     def end_action(self, attempt: str, summary: str, latency_ms: float) -> None:
         """Record how a cancel action ended."""
@@ -202,7 +202,7 @@ class AuditLog:
         """Write what ``record_soon`` holds, in one transaction."""
         self._soon_scheduled = False
         rows, self._soon = self._soon, []
-        if rows:
+        if rows or self._actions:
             self._write(_INSERT_TRANSITIONS, rows)
 
     def _rows(self, transitions: Iterable[Transition]) -> list[tuple[object, ...]]:
@@ -227,8 +227,11 @@ class AuditLog:
     def _write(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         if self._soon and sql is not _INSERT_TRANSITIONS:
             self.flush()
+        actions, self._actions = self._actions, []
         try:
             self._db.execute("BEGIN")
+            if actions:
+                self._db.executemany(_INSERT_ACTION, actions)
             self._db.executemany(sql, rows)
             self._db.execute("COMMIT")
         except sqlite3.Error:
@@ -263,6 +266,7 @@ class AuditLog:
 
     def unsettled_actions(self) -> list[str]:
         """Attempt ids of actions that began and never ended (no ``settled_at``), oldest first."""
+        self.flush()
         cur = self._db.execute("SELECT attempt FROM actions WHERE settled_at IS NULL ORDER BY at")
         return [str(a) for (a,) in cur.fetchall()]
 
@@ -283,6 +287,7 @@ class AuditLog:
 
     def action(self, attempt: str) -> tuple[str, str | None, float | None] | None:
         """(intent, summary, settled_at) of an action, or None."""
+        self.flush()
         row = self._db.execute(
             "SELECT intent, summary, settled_at FROM actions WHERE attempt=?", (attempt,)
         ).fetchone()

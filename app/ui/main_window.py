@@ -91,6 +91,7 @@ HOLD_CAP_MS = 3000  # rows held under the pointer catch up at least this often
 ZOOM_STEPS = (70, 80, 90, 100, 110, 125, 140, 160, 180, 200)
 KILL_HOLD_CHOICES = (0.0, 5.0, 10.0, 30.0, 60.0)  # Orders > Kill switch holds flat for
 PAINT_HOLD_MS = 60  # the longest the window waits to repaint after a cancel starts
+BUSY_SHOW_MS = 150  # "working (n)" shows this long after the count changes (a quick task never flickers it)
 _BAD_STATES = (CancelState.FAILED, CancelState.REJECTED, CancelState.UNKNOWN)
 _POINTING = frozenset({QEvent.Type.MouseMove, QEvent.Type.MouseButtonPress, QEvent.Type.Wheel})
 
@@ -517,6 +518,14 @@ class MainWindow(QMainWindow):
         self._paint_hold.setSingleShot(True)
         self._paint_hold.setInterval(PAINT_HOLD_MS)
         self._paint_hold.timeout.connect(self._release_paint)
+        # "working (n)" is written a moment later, at most once per BUSY_SHOW_MS: a label's new
+        # text relayouts the status bar on the next loop turn, the turn a cancel's first request
+        # waits for (bench: key press to wire).
+        self._busy = 0
+        self._busy_timer = QTimer(self)
+        self._busy_timer.setSingleShot(True)
+        self._busy_timer.setInterval(BUSY_SHOW_MS)
+        self._busy_timer.timeout.connect(self._show_busy)
         self.age_timer = QTimer(self)
         self.age_timer.setInterval(1000)
         self.age_timer.timeout.connect(self.repaint_ages)
@@ -602,7 +611,7 @@ class MainWindow(QMainWindow):
         b.deadman_changed.connect(self._deadman_changed)
         b.kill_changed.connect(self._kill_changed)
         b.cancel_progress.connect(self.progress_label.update_progress)
-        b.busy_changed.connect(lambda n: self.busy_label.setText(f"working ({n})" if n else ""))
+        b.busy_changed.connect(self._busy_changed)
         # The model's rowsRemoved too: the filter proxy drops its rows while the model is still
         # "about to" remove them, so counting then said "271 of 272" with nothing filtered.
         for signal in (
@@ -1222,6 +1231,16 @@ class MainWindow(QMainWindow):
         self._update_banner()
         self._show_kill(time.time())
         self.progress_label.tick()
+
+    def _busy_changed(self, n: int) -> None:
+        self._busy = n
+        if not self._busy_timer.isActive():
+            self._busy_timer.start()
+
+    def _show_busy(self) -> None:
+        text = f"working ({self._busy})" if self._busy else ""
+        if self.busy_label.text() != text:
+            self.busy_label.setText(text)
 
     def _hold_paint(self) -> None:
         """Paint nothing until the cancel's first request has left (bounded by PAINT_HOLD_MS).

@@ -93,8 +93,13 @@ def test_reopening_keeps_what_was_written(path: Path, clock: FakeClock) -> None:
         again.close()
 
 
-def test_an_action_begins_then_ends_with_its_summary(audit: AuditLog, path: Path, clock: FakeClock) -> None:
+def test_an_action_begins_with_its_write_ahead_then_ends_with_its_summary(
+    audit: AuditLog, path: Path, clock: FakeClock
+) -> None:
     audit.begin_action("A1", "cancel 3 orders", requests=2, orders=3)
+    assert read(path, "SELECT * FROM actions") == []  # one commit with its "queued" rows, not two
+    audit.record([Transition("A1", make_order(1), S.QUEUED, None, None, None)])
+    assert len(read(path, "SELECT * FROM transitions")) == 1
     assert read(path, "SELECT * FROM actions") == [
         ("A1", clock.time(), "cancel 3 orders", 2, 3, None, None, None)
     ]
@@ -150,8 +155,9 @@ def test_a_closed_database_is_logged_and_never_raises(
 ) -> None:
     audit.close()
     with caplog.at_level(logging.ERROR, "app.desk.audit"):
-        if call == "begin":
+        if call == "begin":  # written with the action's first transitions
             audit.begin_action("A1", "kill switch", 1, 1)
+            audit.record([moved(make_order(1), S.QUEUED)])
         elif call == "end":
             audit.end_action("A1", "cancelled 1", 1.0)
         else:
