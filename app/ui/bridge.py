@@ -103,8 +103,9 @@ class DeskBridge(QObject):
         busy_changed(int): how many tasks the bridge is running.
         kill_changed(object): the running kill switch's ``KillState`` (each wave, pending, end).
         cancel_progress(object): an ``ActionProgress``: a cancel moved on (done, waiting, ETA).
-        outside_changed(object): an ``OutsideChange``: an order filled, partly filled or left the
-            book by something other than the console.
+        outside_changed(object): a list of ``OutsideChange``: orders filled, partly filled or
+            gone from the book by something other than the console (a batch every
+            ``ACTIVITY_FLUSH_MS`` at most, oldest first).
 
     Rules kept:
     - every coroutine runs as a named task held in a set until it ends (no task is garbage
@@ -150,7 +151,6 @@ class DeskBridge(QObject):
             desk.account_changed.connect(self._on_account_changed),
             desk.account_removed.connect(self._on_account_removed),
             desk.deadman.changed.connect(self.deadman_changed.emit),
-            desk.outside_change.connect(self.outside_changed.emit),
         ]
         self._names: dict[str, str] = {aid: st.name for aid, st in desk.status.items()}
         self._shown: dict[str, AccountStatus] = dict(desk.status)
@@ -181,6 +181,7 @@ class DeskBridge(QObject):
         kill switch, outside changes, recoveries and venue problems."""
         desk = self.desk
         self._activity_due: list[LedgerEntry] = []
+        self._outside_due: list[tuple[OutsideChange, float]] = []
         self._titles: dict[str, str] = {}  # attempt -> what the trader asked
         self._kill_waves: dict[str, KillSwitch] = {}  # attempts begun while a kill switch ran
         self._own_account_cancels: dict[str, int] = {}  # the window's own "cancel all on" intents
@@ -215,6 +216,10 @@ class DeskBridge(QObject):
     def _flush_activity(self) -> None:
         self._activity_timer.stop()
         due, self._activity_due = self._activity_due, []
+        outside, self._outside_due = self._outside_due, []
+        if outside:
+            self.activity_model.add_outside_many(outside)
+            self.outside_changed.emit([change for change, _ in outside])
         if not due:
             return
         model = self.activity_model
@@ -255,7 +260,10 @@ class DeskBridge(QObject):
         self._disconnects.append(unhook)
 
     def _on_outside_change(self, change: OutsideChange) -> None:
-        self.activity_model.add_outside(change, time.time())
+        # A busy market brings hundreds a second: Activity and the notices take them in batches.
+        self._outside_due.append((change, time.time()))
+        if not self._activity_timer.isActive():
+            self._activity_timer.start()
 
     def _on_recovered(self, report: AwayReport) -> None:
         self.activity_model.add_note(

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from app.core.ledger import CancelState
-from app.core.orders import Order
+from app.core.orders import Order, OrderKey
 from app.desk.coordinator import CancelReport, LedgerEntry
 from app.desk.desk import OutsideChange
 from app.desk.killswitch import KillPhase, KillState
@@ -170,13 +170,18 @@ class Notifier(QObject):
 
     # --- events ----------------------------------------------------------------------------------
 
-    def _outside(self, change: OutsideChange) -> None:
-        notice = notice_of_change(
-            change, self._bridge.account_name(change.account_id), self._symbol_of(change.order)
-        )
-        if self.settings.flash_rows and self.policy.enabled.get(notice.kind, True):
-            self._model.flash([change.order.key])  # a partial fill's row is still there
-        self.add(notice)
+    def _outside(self, changes: list[OutsideChange]) -> None:
+        flash: list[OrderKey] = []
+        for change in changes:
+            notice = notice_of_change(
+                change, self._bridge.account_name(change.account_id), self._symbol_of(change.order)
+            )
+            if self.settings.flash_rows and self.policy.enabled.get(notice.kind, True):
+                flash.append(change.order.key)  # a partial fill's row is still there
+            self.policy.add(notice)
+        self._schedule()  # once for the batch
+        if flash:
+            self._model.flash(flash)  # one change per run of rows, not one per order
 
     def _ledger_moved(self, entries: list[LedgerEntry]) -> None:
         if not (self.settings.flash_rows and self.settings.notify_problem):

@@ -225,6 +225,7 @@ class NoticePolicy:
         self.max_wait_s = max_wait_s
         self.min_gap_s = min_gap_s
         self._pending: list[Notice] = []
+        self._urgent = False  # a problem waits among them: no minimum gap
         self._first_at: float | None = None
         self._last_at: float | None = None
         self._shown_at: float | None = None
@@ -245,6 +246,7 @@ class NoticePolicy:
             self._first_at = now
         self._last_at = now
         self._pending.append(notice)
+        self._urgent = self._urgent or notice.kind is NoticeKind.PROBLEM  # kept, not searched for
         return True
 
     def due_at(self) -> float | None:
@@ -252,8 +254,7 @@ class NoticePolicy:
         if not self._pending or self._first_at is None or self._last_at is None:
             return None
         ready = min(self._last_at + self.quiet_s, self._first_at + self.max_wait_s)
-        urgent = any(n.kind is NoticeKind.PROBLEM for n in self._pending)
-        if self._shown_at is not None and not urgent:
+        if self._shown_at is not None and not self._urgent:
             ready = max(ready, self._shown_at + self.min_gap_s)
         return ready
 
@@ -265,6 +266,7 @@ class NoticePolicy:
             return None
         message = summarise(self._pending)
         self._pending = []
+        self._urgent = False
         self._first_at = self._last_at = None
         self._shown_at = now
         return message

@@ -319,3 +319,43 @@ def test_a_waiting_order_says_its_wait_once(qapp: QApplication) -> None:
     assert model.data(order) == "waiting: Kraken's rate limit, ~3 s"
     model.add_entries(entries("A1", [o], CancelState.REJECTED, 1.2, reason="EOrder:Unknown order"))
     assert model.data(order) == "rejected (EOrder:Unknown order)"
+
+
+def _tree(model: ActivityModel, parent: QModelIndex | None = None) -> list[Any]:
+    parent = parent if parent is not None else QModelIndex()
+    rows = []
+    for r in range(model.rowCount(parent)):
+        idx = model.index(r, 0, parent)
+        texts = tuple(model.data(model.index(r, c, parent)) for c in ActivityColumn)
+        rows.append((texts, _tree(model, idx)))
+    return rows
+
+
+@pytest.mark.qt_log_level_fail("WARNING")
+def test_a_batch_of_outside_changes_is_the_same_tree_as_one_by_one(
+    qapp: QApplication, qtmodeltester: Any
+) -> None:
+    # A busy market: new orders, one order twice in the batch, two accounts, and a pause long
+    # enough (OUTSIDE_GROUP_S) that a new row starts in the middle of the batch.
+    t = 1000.0
+    changes = [
+        (OutsideChange("spot", make_order(1), "partially filled"), t),
+        (OutsideChange("spot", make_order(2), "cancelled", "User requested"), t + 0.1),
+        (OutsideChange("futures", make_order(3, account="futures"), "filled"), t + 0.2),
+        (OutsideChange("spot", make_order(1), "filled"), t + 0.3),
+        (OutsideChange("spot", make_order(4), "expired"), t + 100.0),
+        (OutsideChange("futures", make_order(5, account="futures"), "filled"), t + 100.1),
+        (OutsideChange("spot", make_order(4), "gone"), t + 100.2),
+    ]
+    one, many = ActivityModel(), ActivityModel()
+    one.add_outside(changes[0][0], changes[0][1])  # an order already in the tree before the batch
+    many.add_outside(changes[0][0], changes[0][1])
+    for change, at in changes[1:]:
+        one.add_outside(change, at)
+    qtmodeltester.check(many)
+    many.add_outside_many(changes[1:])
+    assert _tree(many) == _tree(one)
+    groups = [n for n in many.top_nodes() if isinstance(n, ActionNode)]
+    assert len(groups) == 4  # two accounts, each with a row before the pause and one after
+    spot_first = next(g for g in groups if "spot" in g.accounts and make_order(1).key in g.orders)
+    assert [c.word for c in spot_first.orders[make_order(1).key].children] == ["partially filled", "filled"]
