@@ -10,8 +10,11 @@ import time
 
 def main() -> int:
     """``python -m bench.startup_child APP_ARGS...``: the app's main, plus one JSON line on stderr."""
-    import app.ui.app as ui_app
+    from app.__main__ import _preload_before_qt
     from app.__main__ import main as app_main
+
+    _preload_before_qt()  # the app's own import order (this hook needs app.ui.app before main runs)
+    import app.ui.app as ui_app
 
     marks: dict[str, int] = {}
     listed = ui_app.orders_listed

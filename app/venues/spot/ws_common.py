@@ -162,6 +162,15 @@ def rfc3339_to_unix(text: Any) -> float | None:
     """
     if not isinstance(text, str):
         return None
+    if len(text) >= 20 and text[10] == "T" and text[19] in ".Z+-":
+        # The usual shape, parsed in C: 10,000 of them in a snapshot (start-up, bench 4).
+        # Past 6 fraction digits it keeps microseconds, which is all a timestamp here needs.
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            pass  # the careful way below
+        else:
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
     m = _RFC3339.match(text.strip())
     if m is None:
         return None
