@@ -403,3 +403,28 @@ async def test_confirm_keeps_an_unknown_id_from_spoiling_open_orders(ws_sim: WsS
         outcomes = await venue.confirm([mine, ghost()])
     assert outcomes[order.order_id] == Outcome(CancelState.FAILED, "still open after the cancel")
     assert outcomes[ghost().order_id].state is CancelState.ALREADY_GONE
+
+
+@pytest.mark.parametrize("form", [RequestForm.SINGLE, RequestForm.BATCH])
+async def test_a_reply_lost_with_the_socket_up_is_answered_by_the_stream(
+    ws_sim: WsSim, proto: str, form: RequestForm
+) -> None:
+    # Kraken applied the cancel and its reply never came; the order stream says how each order
+    # ended: that is the answer half a second later, not "effect unknown" after the timeout.
+    orders = ws_sim.add(2)
+    venue = make(ws_sim, proto)
+    async with streaming(venue):
+        mine = await listed(venue, {o.order_id for o in orders})
+        if form is RequestForm.SINGLE:
+            mine = mine[:1]
+        ws_sim.ws_faults.lost_reply = 1
+        t0 = asyncio.get_running_loop().time()
+        reply = await venue.execute(
+            CancelRequest(ACCOUNT, form, tuple(CancelRef.of(o) for o in mine), tuple(mine))
+        )
+        took = asyncio.get_running_loop().time() - t0
+    assert ws_sim.ws_faults.lost_reply == 0  # the fault was taken
+    assert {oid: o.state for oid, o in reply.outcomes.items()} == {
+        o.order_id: CancelState.CANCELLED for o in mine
+    }
+    assert took < 5.0  # the request timeout is 10 s

@@ -16,7 +16,7 @@ from app.core.errors import AuthError, MalformedReply, PermissionDenied, Transpo
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order
 from app.core.plan import CancelRequest
-from app.venues.base import CancelReply, DeadmanStatus, StreamEvent
+from app.venues.base import CancelReply, DeadmanStatus, StreamEvent, StreamKind
 from app.venues.sansio import SessionProtocol, Ticket
 from app.venues.spot import rest_wire as spot_rest_wire
 
@@ -258,12 +258,27 @@ class _Pending(Generic[T]):
     expect: int | None  # replies to wait for; None: an unknown number (e.g. a userref)
     settle: Settle[T]
     replies: list[Reply] = field(default_factory=list)
+    stream_ids: frozenset[str] = frozenset()  # a cancel's orders: the stream may settle it first
+    heard: dict[str, Outcome] = field(default_factory=dict)  # what the stream said of them
 
     def finish(self) -> None:
         try:
             self.ticket.resolve(self.settle(self.replies))
         except VenueError as e:
             self.ticket.fail(e)
+
+
+STREAM_SETTLED_KEPT = 1000  # requests the stream answered (their reply lost): a late one is dropped quietly
+
+
+def stream_settles(request: CancelRequest) -> tuple[str, ...]:
+    """The orders whose endings on the stream answer ``request`` on their own: every order it
+    names by order or client id (a userref may name orders the console does not know)."""
+    if not request.refs or len(request.orders) != len(request.refs):
+        return ()
+    if any(r.kind is IdKind.USERREF for r in request.refs):
+        return ()
+    return tuple(o.order_id for o in request.orders)
 
 
 def venue_times(replies: Sequence[Reply]) -> dict[str, Any]:
@@ -364,6 +379,8 @@ class SpotWsProtocol(SessionProtocol):
         self._ids = ids
         self._resync_on_gap = resync_on_gap
         self._pending: dict[int, _Pending[Any]] = {}
+        self._watching: dict[str, list[int]] = {}  # order id -> cancels the stream may settle
+        self._stream_settled: dict[int, None] = {}  # their request ids, oldest first
         self._subscribed = False
 
     # --- what each version gives -------------------------------------------------------
@@ -410,7 +427,13 @@ class SpotWsProtocol(SessionProtocol):
     # --- requests ----------------------------------------------------------------------
 
     def request(
-        self, what: str, frame: Callable[[int], str], settle: Settle[T], *, expect: int | None = 1
+        self,
+        what: str,
+        frame: Callable[[int], str],
+        settle: Settle[T],
+        *,
+        expect: int | None = 1,
+        stream_ids: Sequence[str] = (),
     ) -> Ticket[T]:
         """Queue one request.
 
@@ -419,18 +442,49 @@ class SpotWsProtocol(SessionProtocol):
             frame: builds the frame from the request id.
             settle: turns the replies into the answer.
             expect: replies to wait for (None: as many as come within the settle time).
+            stream_ids: a cancel's orders (``stream_settles``). Once the order stream has told
+                how each of them ended, that counts as a partial answer: the link then waits
+                only its settle time for Kraken's reply, and if none comes the stream's outcomes
+                are the answer (``expire``). Kraken's reply, when it comes, is the answer as
+                before; a reply lost with the socket up costs half a second, not a timeout and
+                a re-check.
 
         Returns:
-            The ticket its replies settle.
+            The ticket its replies (or the stream) settle.
         """
         req_id = next(self._ids)
         ticket: Ticket[T] = Ticket(what)
-        self._pending[req_id] = _Pending(ticket, expect, settle)
+        self._pending[req_id] = _Pending(ticket, expect, settle, stream_ids=frozenset(stream_ids))
+        for order_id in stream_ids:
+            self._watching.setdefault(order_id, []).append(req_id)
         self._send(frame(req_id), ticket)
         return ticket
 
+    def _heard_on_stream(self, order_id: str, outcome: Outcome) -> None:
+        """The stream says how ``order_id`` ended: a partial answer to each cancel it completes."""
+        for req_id in self._watching.pop(order_id, ()):
+            pending = self._pending.get(req_id)
+            if pending is None:
+                continue
+            pending.heard[order_id] = outcome
+            if len(pending.heard) == len(pending.stream_ids) and not pending.replies:
+                pending.ticket.advance()  # the link now waits its settle time, not the timeout
+
+    def _forget(self, req_id: int, pending: _Pending[Any]) -> None:
+        """A request is settled: stop watching the stream for it."""
+        del self._pending[req_id]
+        for order_id in pending.stream_ids:
+            waiting = self._watching.get(order_id)
+            if waiting is not None and req_id in waiting:
+                waiting.remove(req_id)
+                if not waiting:
+                    del self._watching[order_id]
+
     def _reply(self, reply: Reply) -> None:
         pending = self._pending.get(reply.req_id) if reply.req_id is not None else None
+        if pending is None and reply.req_id in self._stream_settled:
+            del self._stream_settled[reply.req_id]
+            return  # the stream answered first; Kraken's own reply says nothing more
         if pending is None:
             if not reply.success:
                 log.warning(
@@ -439,7 +493,7 @@ class SpotWsProtocol(SessionProtocol):
             return
         pending.replies.append(reply)
         if pending.expect is not None and len(pending.replies) >= pending.expect:
-            del self._pending[reply.req_id]  # type: ignore[arg-type]  # not None: it was found by it
+            self._forget(reply.req_id, pending)  # type: ignore[arg-type]  # not None: it was found by it
             pending.finish()
         else:
             pending.ticket.advance()
@@ -448,9 +502,15 @@ class SpotWsProtocol(SessionProtocol):
         """The wait is over: end with what came, or as effect unknown when nothing came."""
         for req_id, pending in list(self._pending.items()):
             if pending.ticket is ticket:
-                del self._pending[req_id]
+                self._forget(req_id, pending)
                 if pending.replies:
                     pending.finish()
+                elif pending.stream_ids and len(pending.heard) == len(pending.stream_ids):
+                    # Kraken's reply was lost; the stream told how every order ended.
+                    self._stream_settled[req_id] = None
+                    while len(self._stream_settled) > STREAM_SETTLED_KEPT:
+                        del self._stream_settled[next(iter(self._stream_settled))]
+                    ticket.resolve(CancelReply(dict(pending.heard)))
                 else:
                     ticket.fail(
                         TransportError(f"{ticket.what}: no answer from Kraken in time; effect unknown")
@@ -459,6 +519,7 @@ class SpotWsProtocol(SessionProtocol):
     def connection_lost(self, reason: str) -> None:
         """Every open request's effect is unknown."""
         pending, self._pending = self._pending, {}
+        self._watching.clear()
         for p in pending.values():
             p.ticket.fail(
                 TransportError(
@@ -516,6 +577,13 @@ class SpotWsProtocol(SessionProtocol):
                 self._fail_connection(f"could not read the order stream: {e}")
                 return
             for event in events:
+                if (
+                    self._watching
+                    and event.kind is StreamKind.REMOVED
+                    and event.order_id is not None
+                    and event.outcome is not None
+                ):
+                    self._heard_on_stream(event.order_id, event.outcome)
                 self._emit(event)
             self._check_live()
             if self.book.gap and self._resync_on_gap:

@@ -22,6 +22,7 @@ from app.venues.spot.ws_common import (
     not_known_reply,
     one_kind,
     only_order,
+    stream_settles,
     venue_times,
 )
 
@@ -114,6 +115,7 @@ class SpotWsV1Protocol(SpotWsProtocol):
             lambda i: wire.encode_cancel_order(token, i, request.refs),
             lambda replies: cancel_order_reply(request, replies),
             expect=None if kind is IdKind.USERREF else len(request.refs),
+            stream_ids=stream_settles(request),
         )
 
     def _cancel_after_frame(self, req_id: int, timeout_s: int) -> str:

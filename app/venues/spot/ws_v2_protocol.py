@@ -24,6 +24,7 @@ from app.venues.spot.ws_common import (
     not_known_reply,
     one_kind,
     only_order,
+    stream_settles,
     venue_times,
 )
 
@@ -137,7 +138,10 @@ class SpotWsV2Protocol(SpotWsProtocol):
         if request.form is RequestForm.BATCH:
             refs = request.refs
             return self.request(
-                "batch_cancel", lambda i: wire.encode_batch_cancel(token, i, refs), batch_cancel_reply
+                "batch_cancel",
+                lambda i: wire.encode_batch_cancel(token, i, refs),
+                batch_cancel_reply,
+                stream_ids=stream_settles(request),
             )
         if request.form is not RequestForm.SINGLE or not request.refs:
             raise ValueError(f"Spot WS v2 cannot send {request.form} with {len(request.refs)} refs")
@@ -148,6 +152,7 @@ class SpotWsV2Protocol(SpotWsProtocol):
             lambda replies: cancel_order_reply(request, replies),
             # One reply per order cancelled: a userref may name any number of orders.
             expect=None if kind is IdKind.USERREF else len(request.refs),
+            stream_ids=stream_settles(request),
         )
 
     def _cancel_after_frame(self, req_id: int, timeout_s: int) -> str:
