@@ -27,11 +27,16 @@ METHOD = """\
   the wire". The first run of each cell is a warm-up and is dropped. The Spot REST row streams over
   WS v2 and cancels over REST (a REST poll of 10,000 orders would otherwise be measured);
   Futures cancels over REST (its stream is the Futures WS); Prime cancels over its WebSocket.
+  Each cell's "floor" row is a bare request on the same venue's warm transport (a signed
+  QueryOrders or GET notifications, or an application ping), from the call to its arrival, with
+  no window, desk or ledger: what the 1-row figure adds to it is the console.
 - **2. Kill switch**: 1,000 fresh orders spread over Spot (WS v2), Futures and Prime, the simulator
   started with `--latency-ms 0` and `--latency-ms 50` (added to every request). Time from
   `desk.cancel(CancelIntent(Scope.EVERYTHING))` (the call the Ctrl+Shift+K confirmation makes) until
-  its CancelReport settles; then the simulator's open counts are checked to be 0. "x RTT" divides
-  by the injected round trip (50 ms; floor 1.0); budget: 2 round trips + 50 ms, i.e. <= 3.0 x RTT.
+  its CancelReport settles; then the simulator's open counts are checked to be 0. Per venue, the
+  time from the press to that venue's last order final is divided by its **measured** bare round
+  trip (an application ping on the socket, a signed `openorders` on Futures REST); budget: 2 round
+  trips + 50 ms.
 - **3. Live table**: 10,000 Spot orders over WS v2 in the window; the simulator's market activity
   (fills, expiries, new orders) at 3,000 actions/s over its three accounts, about 1,000/s on the
   listed one. A 5 ms asyncio timer measures its own lateness (event-loop stall). Store events are
@@ -42,6 +47,7 @@ METHOD = """\
   `bench/startup_child.py`, which only records when `orders_listed()` first holds (the window is
   shown before that) and the child's peak RSS (VmHWM). Time is from just before `Popen` to that moment.
 - **5. Peer**: ccxt (async) against the same simulator, beside our desk, on the plain asyncio loop.
+- Where the time goes for each budget still missed, with the floor measured: `docs/SPEED.md`.
 """
 
 
