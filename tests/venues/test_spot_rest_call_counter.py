@@ -17,7 +17,7 @@ from app.core.ratelimits import SPOT_TIERS
 from app.sim.server import HOSTS, SimServer
 from app.sim.state import Exchange
 from app.venues.nonces import NonceSource
-from app.venues.spot.rest import SpotRestVenue
+from app.venues.spot.rest import POLL_MAX_WAIT_S, SpotRestVenue
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -121,6 +121,13 @@ async def test_the_listing_poll_leaves_room_for_cancels_and_their_rechecks(
         assert venue.calls.level(now[0]) == 13
         await venue.list_open_orders()  # the poll waits until 5 + 2 units are free after it
         assert slept == [pytest.approx(1.0)]  # Pro decays 1 a second
+        # ...but a poll does not wait for ever behind them: after POLL_MAX_WAIT_S it goes like
+        # any call (rows Kraken closed must leave the table).
+        venue.calls.charge(18.5 - venue.calls.level(now[0]), now[0])
+        slept.clear()
+        await venue.list_open_orders()
+        assert sum(slept) == pytest.approx(POLL_MAX_WAIT_S, abs=0.01)  # not the 6.5 s to level 12
+        assert venue.calls.level(now[0]) == pytest.approx(13.5, abs=0.01)
     finally:
         await venue.aclose()
 

@@ -51,6 +51,9 @@ CALLS_HELD_FOR_URGENT = 2.0  # REST call counter units only cancel-all and the k
 # 2 s costs as much as the Intermediate counter decays, more than Starter's, so a poll that took
 # any free unit would make every re-check wait behind it (the soak: a kill switch over 120 s).
 CALLS_LEFT_BY_POLLS = 5.0
+# ...but not for ever: a poll that has waited this long goes like any other call, so rows Kraken
+# closed (its dead man's switch, a fill) leave the table within about this plus the poll's 2 s.
+POLL_MAX_WAIT_S = 6.0
 PROBE_CL_ORD_ID = "kcc-permission-probe"  # cancelling it is harmless: no such order exists
 # Querying it is cheap: Kraken answers a made-up txid with EOrder:Invalid order once past the
 # permission check (API-FACTS 11), where OpenOrders would send and parse every open order.
@@ -141,19 +144,24 @@ class SpotRestVenue:
     ) -> dict[str, Any]:
         """One private call inside the REST call counter.
 
-        ``background`` (the listing poll) leaves ``CALLS_LEFT_BY_POLLS`` units free: a call that
-        waits for the counter is always let through before it.
+        ``background`` (the listing poll) leaves ``CALLS_LEFT_BY_POLLS`` units free, so cancels
+        and their re-checks go first, for up to ``POLL_MAX_WAIT_S``; then it goes like any call.
         """
         path = f"/0/private/{method}"
         cost = 0.0 if method in wire.ENGINE_COUNTED else 1.0
+        since = self._clock()
         while True:
-            wait = self.calls.wait_s(cost, self._clock(), urgent=urgent, background=background)
+            now = self._clock()
+            behind = background and now - since < POLL_MAX_WAIT_S
+            wait = self.calls.wait_s(cost, now, urgent=urgent, background=behind)
             if wait > 0:
+                if behind:  # look again when it may go like any other call
+                    wait = min(wait, max(0.0, POLL_MAX_WAIT_S - (now - since)) + 0.001)
                 log.info("%s: REST call counter full: %s waits %.1f s", self.account_id, method, wait)
                 await self._sleep(wait)
                 continue
             async with self._lock.hold(urgent=urgent):
-                if self.calls.wait_s(cost, self._clock(), urgent=urgent, background=background) > 0:
+                if self.calls.wait_s(cost, self._clock(), urgent=urgent, background=behind) > 0:
                     continue  # another call took the room while we queued for the lock
                 self.calls.charge(cost, self._clock())
                 return await self._send_locked(method, path, params, as_json, observer)
