@@ -23,7 +23,11 @@ log = logging.getLogger("app.ui.bridge")
 
 COUNT_REFRESH_MS = 250  # open-order counts in the sidebar refresh at most this often
 ACTIVITY_FLUSH_MS = 40  # ledger moves reach Activity this long after they happen, in one batch
-FRAME_MS = 16  # the table follows a busy stream at most once a frame (one repaint, not dozens)
+FRAME_MS = 16  # the table follows a stream at most once a frame (one repaint, not dozens)
+# While the stream stays busy (every frame had changes waiting), the table follows it this often:
+# a repaint of the visible rows costs 10-40 ms here, so at one a frame the GUI loop did nothing else
+# (bench 3: a 5 ms timer ~90 ms late on median) and keys waited behind paints.
+BUSY_FRAME_MS = 50
 AT_ONCE_PER_FRAME = 3  # changes shown at once in a frame; more wait for the frame's end
 
 
@@ -59,7 +63,7 @@ class FramePacedFeed(QObject):
     def _add(self, kind: str, items: list[Any]) -> None:
         if not self._timer.isActive():  # a quiet frame: it starts now
             self._in_frame = 0
-            self._timer.start()
+            self._timer.start(FRAME_MS)
         if not self._ops and self._in_frame < AT_ONCE_PER_FRAME:
             self._in_frame += 1
             self._apply(kind, list(items))
@@ -76,7 +80,7 @@ class FramePacedFeed(QObject):
             self._apply(kind, items)
         self._in_frame = AT_ONCE_PER_FRAME if ops else 0  # after a busy frame, the next is paced
         if ops:
-            self._timer.start()
+            self._timer.start(BUSY_FRAME_MS)
         else:
             self._timer.stop()
 
