@@ -749,6 +749,10 @@ def _configure_logging(verbose: bool) -> None:
     )
     if verbose:
         log.setLevel(logging.INFO)
+        # Each action's summary and time, and each kill-switch wave that was not clean: what a
+        # slow round is made of (a round over its limit is otherwise only a count).
+        for name in ("app.desk.coordinator", "app.desk.killswitch"):
+            logging.getLogger(name).setLevel(logging.INFO)
     for name in os.environ.get("SOAK_LOG", "").split(","):
         if name:
             logging.getLogger(name).setLevel(logging.INFO)

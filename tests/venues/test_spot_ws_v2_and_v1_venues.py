@@ -405,7 +405,7 @@ async def test_confirm_keeps_an_unknown_id_from_spoiling_open_orders(ws_sim: WsS
     assert outcomes[ghost().order_id].state is CancelState.ALREADY_GONE
 
 
-@pytest.mark.parametrize("form", [RequestForm.SINGLE, RequestForm.BATCH])
+@pytest.mark.parametrize("form", [RequestForm.SINGLE, RequestForm.BATCH, RequestForm.ALL])
 async def test_a_reply_lost_with_the_socket_up_is_answered_by_the_stream(
     ws_sim: WsSim, proto: str, form: RequestForm
 ) -> None:
@@ -419,9 +419,8 @@ async def test_a_reply_lost_with_the_socket_up_is_answered_by_the_stream(
             mine = mine[:1]
         ws_sim.ws_faults.lost_reply = 1
         t0 = asyncio.get_running_loop().time()
-        reply = await venue.execute(
-            CancelRequest(ACCOUNT, form, tuple(CancelRef.of(o) for o in mine), tuple(mine))
-        )
+        refs = () if form is RequestForm.ALL else tuple(CancelRef.of(o) for o in mine)
+        reply = await venue.execute(CancelRequest(ACCOUNT, form, refs, tuple(mine)))
         took = asyncio.get_running_loop().time() - t0
     assert ws_sim.ws_faults.lost_reply == 0  # the fault was taken
     assert {oid: o.state for oid, o in reply.outcomes.items()} == {

@@ -15,7 +15,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from app.core.errors import AuthError, MalformedReply, PermissionDenied, TransportError, VenueError
 from app.core.ledger import CancelState, Outcome
 from app.core.orders import CancelRef, IdKind, Order
-from app.core.plan import CancelRequest
+from app.core.plan import CancelRequest, RequestForm
 from app.venues.base import CancelReply, DeadmanStatus, StreamEvent, StreamKind
 from app.venues.sansio import SessionProtocol, Ticket
 from app.venues.spot import rest_wire as spot_rest_wire
@@ -272,8 +272,12 @@ STREAM_SETTLED_KEPT = 1000  # requests the stream answered (their reply lost): a
 
 
 def stream_settles(request: CancelRequest) -> tuple[str, ...]:
-    """The orders whose endings on the stream answer ``request`` on their own: every order it
-    names by order or client id (a userref may name orders the console does not know)."""
+    """The orders whose endings on the stream answer ``request`` when Kraken's reply is lost:
+    every order it names by order or client id (a userref may name orders the console does not
+    know), or for a cancel-all every order listed when it was planned (what it cancelled beyond
+    them, Kraken's count would have said; the kill switch's next wave takes those)."""
+    if request.form is RequestForm.ALL:
+        return tuple(o.order_id for o in request.orders)
     if not request.refs or len(request.orders) != len(request.refs):
         return ()
     if any(r.kind is IdKind.USERREF for r in request.refs):

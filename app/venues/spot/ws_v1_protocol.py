@@ -106,7 +106,12 @@ class SpotWsV1Protocol(SpotWsProtocol):
         """
         token = self.token
         if request.form is RequestForm.ALL:
-            return self.request("cancelAll", lambda i: wire.encode_cancel_all(token, i), cancel_all_reply)
+            return self.request(
+                "cancelAll",
+                lambda i: wire.encode_cancel_all(token, i),
+                cancel_all_reply,
+                stream_ids=stream_settles(request),
+            )
         if request.form not in (RequestForm.SINGLE, RequestForm.BATCH) or not request.refs:
             raise ValueError(f"Spot WS v1 cannot send {request.form} with {len(request.refs)} refs")
         kind = one_kind(request.refs)

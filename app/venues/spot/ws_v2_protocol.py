@@ -134,7 +134,12 @@ class SpotWsV2Protocol(SpotWsProtocol):
         """
         token = self.token
         if request.form is RequestForm.ALL:
-            return self.request("cancel_all", lambda i: wire.encode_cancel_all(token, i), cancel_all_reply)
+            return self.request(
+                "cancel_all",
+                lambda i: wire.encode_cancel_all(token, i),
+                cancel_all_reply,
+                stream_ids=stream_settles(request),
+            )
         if request.form is RequestForm.BATCH:
             refs = request.refs
             return self.request(
