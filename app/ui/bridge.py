@@ -48,7 +48,6 @@ class FramePacedFeed(QObject):
         self._in_frame = 0  # changes applied at once since the frame started
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
-        self._timer.setInterval(FRAME_MS)
         self._timer.timeout.connect(self.flush)
 
     def inserted(self, orders: list[Any]) -> None:

@@ -357,5 +357,17 @@ def test_a_batch_of_outside_changes_is_the_same_tree_as_one_by_one(
     assert _tree(many) == _tree(one)
     groups = [n for n in many.top_nodes() if isinstance(n, ActionNode)]
     assert len(groups) == 4  # two accounts, each with a row before the pause and one after
-    spot_first = next(g for g in groups if "spot" in g.accounts and make_order(1).key in g.orders)
-    assert [c.word for c in spot_first.orders[make_order(1).key].children] == ["partially filled", "filled"]
+
+    # What the batch itself must show, said outright (one by one shares add_outside_many's code):
+    # newest rows on top; each row's orders with their steps in order; its counts by latest word.
+    def row(g: ActionNode) -> tuple[str, dict[str, list[str]], dict[str, int]]:
+        orders = {k[1]: [s.word for s in n.children] for k, n in g.orders.items()}
+        return next(iter(g.accounts)), orders, {w: c for w, c in g.counts.items() if c}
+
+    o = {i: make_order(i, account="futures" if i in (3, 5) else "spot").order_id for i in (1, 2, 3, 4, 5)}
+    assert [row(g) for g in groups] == [
+        ("futures", {o[5]: ["filled"]}, {"filled": 1}),
+        ("spot", {o[4]: ["expired", "gone"]}, {"gone": 1}),
+        ("futures", {o[3]: ["filled"]}, {"filled": 1}),
+        ("spot", {o[1]: ["partially filled", "filled"], o[2]: ["cancelled"]}, {"filled": 1, "cancelled": 1}),
+    ]

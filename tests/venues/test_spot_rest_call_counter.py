@@ -3,6 +3,7 @@ CancelOrder (docs "Spot REST Rate Limits", API-FACTS 7.1), so batches and cancel
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import AsyncIterator
 
@@ -135,8 +136,6 @@ async def test_the_listing_poll_leaves_room_for_cancels_and_their_rechecks(
 async def test_one_stale_id_among_fifty_costs_a_dozen_queries_not_fifty(
     pro_sim: tuple[Exchange, str],
 ) -> None:
-    import dataclasses
-
     exchange, url = pro_sim
     venue = _venue(exchange, url)
     try:
